@@ -1,0 +1,121 @@
+"""Bundles, as `sam build` makes them: the function's code plus its requirements, one folder.
+
+The bundle is what runs locally, what is measured against Lambda's 250 MB unzipped limit, and
+what `promote` zips. Requirements are installed once per (requirements.txt, runtime) and cached;
+each build then hard-links them next to a fresh copy of the code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.definitions import FunctionConfig
+from sandbox.exceptions import BuildError
+from sandbox.limits import Limits, load_limits
+
+__all__ = ["Bundle", "build_bundle", "dir_size"]
+
+Progress = Callable[[str], None]
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "tests")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    function_name: str
+    path: Path
+    size_bytes: int
+    limit_bytes: int
+    deps_cached: bool
+
+    @property
+    def over_limit(self) -> bool:
+        return self.size_bytes > self.limit_bytes
+
+    def describe(self) -> str:
+        mb, limit = self.size_bytes / 1e6, self.limit_bytes / 1e6
+        verdict = "OVER Lambda's limit: use an image package" if self.over_limit else "fits"
+        return f"{self.function_name}: {mb:.1f} MB of {limit:.0f} MB unzipped ({verdict})"
+
+
+def dir_size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            p = os.path.join(root, name)
+            if not os.path.islink(p):
+                total += os.stat(p).st_size
+    return total
+
+
+def _requirements(config: FunctionConfig) -> str:
+    req = config.code_dir / "requirements.txt"
+    if not req.is_file():
+        return ""
+    lines = [ln.strip() for ln in req.read_text().splitlines()]
+    return "\n".join(ln for ln in lines if ln and not ln.startswith("#"))
+
+
+def _install_deps(requirements: str, config: FunctionConfig, cache: Path, progress: Progress) -> Path:
+    key = hashlib.sha256(f"{config.runtime}\n{requirements}".encode()).hexdigest()[:16]
+    target = cache / key
+    if (target / ".complete").exists():
+        return target
+    progress(f"{config.name}: installing requirements (cached afterwards)")
+    tmp = cache / f"{key}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+           "--no-warn-script-location", "--target", str(tmp), "-r",
+           str(config.code_dir / "requirements.txt")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"{config.name}: pip install failed:\n{proc.stderr[-2000:]}")
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    (target / ".complete").touch()
+    return target
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    def link(s: str, d: str) -> None:
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True, ignore=_IGNORE, symlinks=True)
+
+
+def build_bundle(
+    config: FunctionConfig,
+    build_root: Path,
+    progress: Progress | None = None,
+    limits: Limits | None = None,
+) -> Bundle:
+    say = progress or (lambda _msg: None)
+    lim = limits or load_limits()
+    if not config.code_dir.is_dir():
+        raise BuildError(f"{config.name}: code folder {config.code_dir} not found")
+    bundle = build_root / config.name
+    requirements = _requirements(config)
+    deps = _install_deps(requirements, config, build_root / ".deps", say) if requirements else None
+    say(f"{config.name}: assembling bundle")
+    try:
+        shutil.rmtree(bundle, ignore_errors=True)
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        if deps is not None:
+            _link_tree(deps, bundle)
+            (bundle / ".complete").unlink(missing_ok=True)
+        shutil.copytree(config.code_dir, bundle, dirs_exist_ok=True, ignore=_IGNORE)
+        os.chmod(bundle, 0o755)
+    except OSError as exc:
+        raise BuildError(f"{config.name}: cannot assemble the bundle in {bundle}: {exc}") from exc
+    limit = lim.q("package", "unzipped_mb") * 1024 * 1024
+    return Bundle(config.name, bundle, dir_size(bundle), limit, deps is not None)

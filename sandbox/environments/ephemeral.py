@@ -1,0 +1,98 @@
+"""Each environment's own `/tmp`, of EphemeralStorage size, that really refuses writes past it.
+
+As root the storage is a sparse ext4 image that the launcher loop-mounts on `/tmp` inside the
+environment's private mount namespace: no other environment sees it, writes past the size fail
+with ENOSPC, and (unlike tmpfs) its pages are not charged to the function's memory, as on
+Lambda. The image is sized so that the free space is EphemeralStorage plus half a MiB.
+Without root the storage is a private directory used as TMPDIR, and marked not enforced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from sandbox.exceptions import BackendError
+
+__all__ = ["TmpStorage", "loop_mount_available", "prepare_tmp"]
+
+MIB = 1 << 20
+_SLACK = MIB // 2
+_MKFS = ["-q", "-F", "-m", "0", "-O", "^has_journal,^resize_inode", "-i", "65536",
+         "-E", "lazy_itable_init=1"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TmpStorage:
+    enforced: bool
+    image: Path | None  # loop-mount this on /tmp in the environment's mount namespace
+    directory: Path  # else use this folder (TMPDIR); also holds the image
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@cache
+def loop_mount_available() -> bool:
+    tools = ("mkfs.ext4", "dumpe2fs", "unshare", "mount")
+    return all(shutil.which(t) for t in tools) and Path("/dev/loop-control").exists()
+
+
+def _free_bytes(image: Path) -> int:
+    out = subprocess.run(
+        ["dumpe2fs", "-h", str(image)], capture_output=True, text=True, check=True
+    ).stdout
+    blocks = int(re.search(r"^Free blocks:\s+(\d+)", out, re.M).group(1))  # type: ignore[union-attr]
+    size = int(re.search(r"^Block size:\s+(\d+)", out, re.M).group(1))  # type: ignore[union-attr]
+    return blocks * size
+
+
+def _mkfs(image: Path, size_bytes: int, owner: tuple[int, int]) -> None:
+    with open(image, "wb") as f:
+        f.truncate(size_bytes)
+    opts = list(_MKFS)
+    opts[-1] += f",root_owner={owner[0]}:{owner[1]}"
+    subprocess.run(["mkfs.ext4", *opts, str(image)], check=True, capture_output=True)
+
+
+@cache
+def _calibrated_image_bytes(size_mb: int) -> int:
+    """Image size whose ext4 free space is size_mb MiB + slack (found once per size)."""
+    target = size_mb * MIB + _SLACK
+    guess = target + target // 100 + 8 * MIB
+    probe_dir = Path(os.environ.get("TMPDIR", "/var/tmp"))
+    probe = probe_dir / f"lambda-sandbox-calibrate-{size_mb}.img"
+    try:
+        for _ in range(4):
+            _mkfs(probe, guess, (0, 0))
+            free = _free_bytes(probe)
+            if target <= free < target + MIB:
+                return guess
+            guess += target - free + 64 * 1024
+        return guess
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def prepare_tmp(workdir: Path, size_mb: int, owner: tuple[int, int], use_loop: bool) -> TmpStorage:
+    """Make an environment's /tmp storage under `workdir` (a folder of its own)."""
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        if not use_loop:
+            tmp = workdir / "tmp"
+            tmp.mkdir(exist_ok=True)
+            with contextlib.suppress(PermissionError):
+                shutil.chown(tmp, owner[0], owner[1])
+            return TmpStorage(enforced=False, image=None, directory=workdir)
+        image = workdir / "tmp.ext4"
+        _mkfs(image, _calibrated_image_bytes(size_mb), owner)
+        return TmpStorage(enforced=True, image=image, directory=workdir)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise BackendError(f"cannot prepare /tmp storage in {workdir}: {exc}") from exc

@@ -1,0 +1,140 @@
+"""Every error the sandbox raises, in one place.
+
+Errors the Lambda API answers with carry their AWS error type and HTTP status; the faces render
+them, nothing below the faces imports a web framework. Errors of the OS, cgroups and processes
+are translated into these at the environments boundary.
+
+    SandboxError
+    ├── ConfigError                     a function.yaml / template value is invalid
+    ├── BuildError                      a bundle could not be built
+    ├── BackendError                    an execution environment could not be started
+    └── LambdaAPIError                  answered to API clients: (status, AWS error type)
+        ├── InvalidParameterValueException      400
+        ├── InvalidRequestContentException      400
+        ├── ResourceNotFoundException           404
+        ├── ResourceConflictException           409
+        ├── RequestEntityTooLargeException      413
+        ├── TooManyRequestsException            429 (with a Reason)
+        └── ServiceException                    500
+
+Function errors are not exceptions: an invoke that fails inside the function answers HTTP 200
+with `X-Amz-Function-Error` and a body whose `errorType` is one of `FunctionErrorType`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BuildError",
+    "ConfigError",
+    "FunctionErrorType",
+    "InvalidParameterValueException",
+    "InvalidRequestContentException",
+    "LambdaAPIError",
+    "RequestEntityTooLargeException",
+    "ResourceConflictException",
+    "ResourceNotFoundException",
+    "SandboxError",
+    "ServiceException",
+    "ThrottleReason",
+    "TooManyRequestsException",
+]
+
+
+class SandboxError(Exception):
+    """Base of every error the sandbox raises on purpose."""
+
+
+class ConfigError(SandboxError):
+    """A function definition is invalid; the message names the file, key, value and range."""
+
+
+class BuildError(SandboxError):
+    """A function bundle could not be built (pip failed, code missing, ...)."""
+
+
+class BackendError(SandboxError):
+    """An execution environment could not be started or controlled."""
+
+
+class LambdaAPIError(SandboxError):
+    """An error the Lambda API answers with: an AWS error type and an HTTP status."""
+
+    status: int = 500
+    error_type: str = "ServiceException"
+    kind: str = "Service"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def body(self) -> dict[str, str]:
+        return {"Type": self.kind, "message": self.message}
+
+
+class InvalidParameterValueException(LambdaAPIError):
+    status = 400
+    error_type = "InvalidParameterValueException"
+    kind = "User"
+
+
+class InvalidRequestContentException(LambdaAPIError):
+    status = 400
+    error_type = "InvalidRequestContentException"
+    kind = "User"
+
+
+class ResourceNotFoundException(LambdaAPIError):
+    status = 404
+    error_type = "ResourceNotFoundException"
+    kind = "User"
+
+
+class ResourceConflictException(LambdaAPIError):
+    status = 409
+    error_type = "ResourceConflictException"
+    kind = "User"
+
+
+class RequestEntityTooLargeException(LambdaAPIError):
+    status = 413
+    error_type = "RequestEntityTooLargeException"
+    kind = "User"
+
+
+class ThrottleReason:
+    """The `Reason` values of TooManyRequestsException (botocore's Lambda model)."""
+
+    RESERVED = "ReservedFunctionConcurrentInvocationLimitExceeded"
+    ACCOUNT = "ConcurrentInvocationLimitExceeded"
+    RATE = "CallerRateLimitExceeded"
+
+
+class TooManyRequestsException(LambdaAPIError):
+    status = 429
+    error_type = "TooManyRequestsException"
+    kind = "User"
+
+    def __init__(self, reason: str, message: str = "Rate Exceeded.") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def body(self) -> dict[str, str]:
+        return {"Reason": self.reason, "Type": self.kind, "message": self.message}
+
+
+class ServiceException(LambdaAPIError):
+    status = 500
+    error_type = "ServiceException"
+    kind = "Service"
+
+
+class FunctionErrorType:
+    """`errorType` values of function errors, as Lambda reports them."""
+
+    TIMEOUT = "Sandbox.Timedout"
+    EXIT = "Runtime.ExitError"
+    RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
+    IMPORT_MODULE = "Runtime.ImportModuleError"
+    HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+    UNKNOWN = "Runtime.Unknown"

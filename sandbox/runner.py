@@ -1,0 +1,205 @@
+"""Assembles a running sandbox: bundles, the AWS side, a backend, the service and the gateway.
+
+`Sandbox` is the async whole; `SandboxThread` runs one on its own event loop (uvloop when
+available) in a background thread, for synchronous callers: the CLI, the pytest plugin, benches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.aws_side import EmbeddedAws
+from sandbox.build import Bundle, build_bundle
+from sandbox.definitions import FunctionConfig, discover_functions
+from sandbox.environments.process import ProcessBackend
+from sandbox.faces.app import Gateway
+from sandbox.limits import load_limits
+from sandbox.service.lambda_service import LambdaService
+from sandbox.service.runtime_env import AwsSide
+
+__all__ = ["Sandbox", "SandboxOptions", "SandboxThread", "default_state_dir", "new_session_id"]
+
+Progress = Callable[[str], None]
+
+
+def new_session_id() -> str:
+    return f"s{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def default_state_dir() -> Path:
+    """Per-environment files (/tmp images, runtime layer): never under /tmp itself."""
+    env = os.environ.get("SANDBOX_STATE_DIR")
+    if env:
+        return Path(env)
+    base = Path("/var/tmp") if os.access("/var/tmp", os.W_OK) else Path(tempfile.gettempdir())
+    return base / f"lambda-sandbox-{os.geteuid()}"
+
+
+@dataclass
+class SandboxOptions:
+    functions_dir: Path = Path("functions")
+    host: str = "127.0.0.1"
+    port: int = 9000
+    only: list[str] | None = None  # serve only these functions
+    aws_endpoint: str | None = None  # None: start the embedded moto server
+    embedded_aws: bool = True
+    project_dir: Path = field(default_factory=Path.cwd)
+    state_dir: Path = field(default_factory=default_state_dir)
+    account_concurrency: int | None = None
+    keep_alive_s: float | None = None
+    init_limit_s: float | None = None
+    host_cpus: int | None = None
+    configs: list[FunctionConfig] | None = None  # instead of discovering functions_dir
+
+
+class Sandbox:
+    def __init__(self, options: SandboxOptions) -> None:
+        self.options = options
+        self.session = new_session_id()
+        self.aws: EmbeddedAws | None = None
+        self.service: LambdaService | None = None
+        self.gateway: Gateway | None = None
+        self.bundles: dict[str, Bundle] = {}
+
+    @property
+    def url(self) -> str:
+        assert self.gateway is not None
+        return self.gateway.url
+
+    def _configs(self) -> list[FunctionConfig]:
+        opts = self.options
+        configs = opts.configs if opts.configs is not None else discover_functions(opts.functions_dir)
+        if opts.only:
+            missing = set(opts.only) - {c.name for c in configs}
+            if missing:
+                from sandbox.exceptions import ConfigError
+
+                raise ConfigError(f"no such function(s) in {opts.functions_dir}: {sorted(missing)}")
+            configs = [c for c in configs if c.name in opts.only]
+        return configs
+
+    async def start(self, progress: Progress | None = None) -> None:
+        say = progress or (lambda _m: None)
+        opts = self.options
+        limits = load_limits()
+        configs = self._configs()
+        build_root = opts.project_dir / ".sandbox" / "build"
+        for config in configs:
+            bundle = await asyncio.to_thread(build_bundle, config, build_root, say, limits)
+            self.bundles[config.name] = bundle
+        endpoint = opts.aws_endpoint
+        if endpoint is None and opts.embedded_aws:
+            say("starting the embedded AWS side (moto server)")
+            self.aws = EmbeddedAws(opts.host)
+            await asyncio.to_thread(self.aws.start)
+            endpoint = self.aws.endpoint_url
+        backend = ProcessBackend(
+            opts.state_dir, self.session, limits.q("payload", "sync_response_bytes")
+        )
+        say("preparing execution environments")
+        await backend.open()
+        self.service = LambdaService(
+            backend,
+            aws=AwsSide(endpoint_url=endpoint),
+            limits=limits,
+            logs_dir=opts.project_dir / ".sandbox" / "logs",
+            account_concurrency=opts.account_concurrency,
+            keep_alive_s=opts.keep_alive_s,
+            init_limit_s=opts.init_limit_s,
+            host_cpus=opts.host_cpus,
+        )
+        for config in configs:
+            self.service.register(config, self.bundles[config.name].path)
+        self.gateway = Gateway(self.service, opts.host, opts.port)
+        await self.gateway.start()
+
+    async def stop(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.stop()
+        if self.service is not None:
+            await self.service.close()
+        if self.aws is not None:
+            await asyncio.to_thread(self.aws.stop)
+
+
+class SandboxThread:
+    """A Sandbox on a background event loop, controlled from synchronous code."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.sandbox = Sandbox(options)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def url(self) -> str:
+        return self.sandbox.url
+
+    @property
+    def service(self) -> LambdaService:
+        assert self.sandbox.service is not None
+        return self.sandbox.service
+
+    def start(self, progress: Progress | None = None, timeout_s: float = 600) -> SandboxThread:
+        self._thread = threading.Thread(
+            target=self._run, args=(progress,), name="lambda-sandbox", daemon=True
+        )
+        self._thread.start()
+        self._ready.wait(timeout_s)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self, progress: Progress | None) -> None:
+        try:
+            import uvloop
+
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        except ImportError:
+            loop = asyncio.new_event_loop()
+        self.loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main(progress))
+        finally:
+            loop.close()
+
+    async def _main(self, progress: Progress | None) -> None:
+        self._stop = asyncio.Event()
+        try:
+            await self.sandbox.start(progress)
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            await self.sandbox.stop()
+            return
+        self._ready.set()
+        await self._stop.wait()
+        await self.sandbox.stop()
+
+    def call(self, coro_factory: Callable[[], object], timeout_s: float = 600) -> object:
+        """Run a coroutine on the sandbox's loop and wait for its result."""
+        assert self.loop is not None
+        fut = asyncio.run_coroutine_threadsafe(coro_factory(), self.loop)  # type: ignore[arg-type]
+        return fut.result(timeout_s)
+
+    def stop(self, timeout_s: float = 60) -> None:
+        if self.loop is not None and self._stop is not None and self.loop.is_running():
+            self.loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def __enter__(self) -> SandboxThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,56 @@
+"""A registered function: its configuration, its pool of environments and its counters."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.definitions import FunctionConfig
+from sandbox.environments.base import Environment
+from sandbox.service.logs import LogStream
+
+__all__ = ["FunctionState", "Stats"]
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters of what the function served, CloudWatch-style."""
+
+    invocations: int = 0
+    errors: int = 0
+    throttles: int = 0
+    timeouts: int = 0
+    cold_starts: int = 0
+    async_queued: int = 0
+    durations_ms: list[float] = field(default_factory=list)
+    init_durations_ms: list[float] = field(default_factory=list)
+    billed_ms_total: int = 0
+    max_concurrency: int = 0
+
+
+@dataclass(eq=False)
+class FunctionState:
+    config: FunctionConfig
+    bundle_dir: Path
+    arn: str
+    log: LogStream
+    generation: int = 0
+    last_modified: float = field(default_factory=time.time)
+    code_size: int = 0
+    code_sha256: str = ""
+    idle: list[Environment] = field(default_factory=list)  # most recently used last
+    busy: set[Environment] = field(default_factory=set)
+    in_use: int = 0  # invocations holding a concurrency slot (starting or running)
+    stats: Stats = field(default_factory=Stats)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def reserved(self) -> int | None:
+        return self.config.reserved_concurrency
+
+    def environments(self) -> list[Environment]:
+        return [*self.idle, *self.busy]

@@ -1,0 +1,121 @@
+"""Messages passed between the layers. A leaf module: it imports nothing of the sandbox.
+
+The service hands an `EnvironmentSpec` to a backend to start one execution environment and
+`Invocation`s to run in it; the environment answers with an `InitOutcome` once and an
+`InvocationResult` per invocation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "Enforcement",
+    "EnvironmentSpec",
+    "InitOutcome",
+    "Invocation",
+    "InvocationResult",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentSpec:
+    """Everything a backend needs to start one execution environment of a function."""
+
+    function_name: str
+    handler: str
+    runtime: str
+    bundle_dir: Path
+    memory_mb: int
+    ephemeral_mb: int
+    vcpus: float  # the CPU share the tier gets, after the host cap
+    environment: dict[str, str]  # the complete environment the runtime process sees
+    pids_max: int
+    nofile: int
+    config_generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Enforcement:
+    """Which limits a backend really enforces on this host, and why not when it does not."""
+
+    memory: bool
+    cpu: bool
+    ephemeral_storage: bool
+    pids: bool
+    user: str  # the user the function runs as
+    cgroup: str  # "v1", "v2", "v2 (delegated)" or "none"
+    notes: tuple[str, ...] = ()
+
+    @property
+    def all_enforced(self) -> bool:
+        return self.memory and self.cpu and self.ephemeral_storage and self.pids
+
+    def summary(self) -> str:
+        parts = [
+            f"memory={'yes' if self.memory else 'NO'}",
+            f"cpu={'yes' if self.cpu else 'NO'}",
+            f"/tmp={'yes' if self.ephemeral_storage else 'NO'}",
+            f"pids={'yes' if self.pids else 'NO'}",
+            f"cgroup={self.cgroup}",
+            f"user={self.user}",
+        ]
+        return ", ".join(parts)
+
+
+@dataclass(slots=True)
+class Invocation:
+    """One event on its way to a runtime, with the Lambda-Runtime-* header values."""
+
+    request_id: str
+    payload: bytes
+    deadline_ms: int
+    function_arn: str
+    trace_id: str
+    client_context: str | None = None
+    cognito_identity: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": self.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(self.deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": self.function_arn,
+            "Lambda-Runtime-Trace-Id": self.trace_id,
+            "Content-Type": "application/json",
+        }
+        if self.client_context:
+            headers["Lambda-Runtime-Client-Context"] = self.client_context
+        if self.cognito_identity:
+            headers["Lambda-Runtime-Cognito-Identity"] = self.cognito_identity
+        return headers
+
+
+@dataclass(slots=True)
+class InvocationResult:
+    """What came back for one invocation: a response payload or a function error."""
+
+    payload: bytes
+    error_type: str | None = None  # set for function errors
+    fatal: bool = False  # the environment is gone or must be replaced
+
+    @property
+    def is_error(self) -> bool:
+        return self.error_type is not None
+
+    @classmethod
+    def error(cls, error_type: str, message: str, *, fatal: bool = False) -> InvocationResult:
+        body = json.dumps({"errorType": error_type, "errorMessage": message})
+        return cls(payload=body.encode(), error_type=error_type, fatal=fatal)
+
+
+@dataclass(slots=True)
+class InitOutcome:
+    """How the INIT phase of an environment ended."""
+
+    ok: bool
+    duration_ms: float
+    error_type: str | None = None
+    error_payload: bytes = b""  # the runtime's /init/error body, when it sent one
+    exit_message: str | None = None  # set when the runtime process is gone

@@ -62,7 +62,9 @@ def _requirements(config: FunctionConfig) -> str:
     return "\n".join(ln for ln in lines if ln and not ln.startswith("#"))
 
 
-def _install_deps(requirements: str, config: FunctionConfig, cache: Path, progress: Progress) -> Path:
+def _install_deps(
+    requirements: str, config: FunctionConfig, cache: Path, progress: Progress
+) -> Path:
     key = hashlib.sha256(f"{config.runtime}\n{requirements}".encode()).hexdigest()[:16]
     target = cache / key
     if (target / ".complete").exists():
@@ -71,9 +73,19 @@ def _install_deps(requirements: str, config: FunctionConfig, cache: Path, progre
     tmp = cache / f"{key}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           "--no-warn-script-location", "--target", str(tmp), "-r",
-           str(config.code_dir / "requirements.txt")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--target",
+        str(tmp),
+        "-r",
+        str(config.code_dir / "requirements.txt"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise BuildError(f"{config.name}: pip install failed:\n{proc.stderr[-2000:]}")

@@ -29,11 +29,28 @@ _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
 _ARCHS = ("x86_64", "arm64")
 _KNOWN_KEYS = {
-    "Handler", "Runtime", "CodeUri", "MemorySize", "Timeout", "EphemeralStorage",
-    "Environment", "ReservedConcurrentExecutions", "Architectures", "FunctionUrlConfig",
-    "SnapStart", "Description", "Events", "Models", "Layers", "Role", "PackageType",
-    "AutoPublishAlias", "ProvisionedConcurrencyConfig", "Tags", "InvokeMode",
-}  # fmt: skip
+    "Handler",
+    "Runtime",
+    "CodeUri",
+    "MemorySize",
+    "Timeout",
+    "EphemeralStorage",
+    "Environment",
+    "ReservedConcurrentExecutions",
+    "Architectures",
+    "FunctionUrlConfig",
+    "SnapStart",
+    "Description",
+    "Events",
+    "Models",
+    "Layers",
+    "Role",
+    "PackageType",
+    "AutoPublishAlias",
+    "ProvisionedConcurrencyConfig",
+    "Tags",
+    "InvokeMode",
+}
 
 
 @dataclass(frozen=True)
@@ -84,23 +101,32 @@ def validate_update(
     out: dict[str, Any] = {}
     if "MemorySize" in props:
         out["memory_mb"] = _int_in(
-            source, "MemorySize", props["MemorySize"],
-            lim.q("memory", "min_mb"), lim.q("memory", "max_mb"),
-        )  # fmt: skip
+            source,
+            "MemorySize",
+            props["MemorySize"],
+            lim.q("memory", "min_mb"),
+            lim.q("memory", "max_mb"),
+        )
     if "Timeout" in props:
         out["timeout_s"] = float(
             _int_in(
-                source, "Timeout", props["Timeout"],
-                lim.q("timeout", "min_s"), lim.q("timeout", "max_s"),
-            )  # fmt: skip
+                source,
+                "Timeout",
+                props["Timeout"],
+                lim.q("timeout", "min_s"),
+                lim.q("timeout", "max_s"),
+            )
         )
     if "EphemeralStorage" in props:
         eph = props["EphemeralStorage"]
         size = eph.get("Size") if isinstance(eph, dict) else eph
         out["ephemeral_mb"] = _int_in(
-            source, "EphemeralStorage.Size", size,
-            lim.q("ephemeral_storage", "min_mb"), lim.q("ephemeral_storage", "max_mb"),
-        )  # fmt: skip
+            source,
+            "EphemeralStorage.Size",
+            size,
+            lim.q("ephemeral_storage", "min_mb"),
+            lim.q("ephemeral_storage", "max_mb"),
+        )
     if "Environment" in props:
         env = props["Environment"] or {}
         variables = env.get("Variables", {}) if isinstance(env, dict) else None
@@ -116,9 +142,12 @@ def validate_update(
         value = props["ReservedConcurrentExecutions"]
         if value is not None:
             value = _int_in(
-                source, "ReservedConcurrentExecutions", value,
-                0, lim.q("concurrency", "account_default"),
-            )  # fmt: skip
+                source,
+                "ReservedConcurrentExecutions",
+                value,
+                0,
+                lim.q("concurrency", "account_default"),
+            )
         out["reserved_concurrency"] = value
     if "Runtime" in props:
         if props["Runtime"] not in _RUNTIMES:
@@ -206,7 +235,7 @@ _SamLoader.add_multi_constructor("!", _intrinsic)
 def load_sam_template(path: Path, limits: Limits | None = None) -> list[FunctionConfig]:
     """Read the AWS::Serverless::Function resources of a SAM template (Globals applied)."""
     try:
-        doc = yaml.load(path.read_text(), Loader=_SamLoader) or {}  # noqa: S506 (safe subclass)
+        doc = yaml.load(path.read_text(), Loader=_SamLoader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     globals_fn = (doc.get("Globals") or {}).get("Function") or {}

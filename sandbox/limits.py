@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Limits", "load_limits", "limits_dir"]
+__all__ = ["Limits", "limits_dir", "load_limits"]
 
 
 def limits_dir() -> Path:

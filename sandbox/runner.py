@@ -75,7 +75,9 @@ class Sandbox:
 
     def _configs(self) -> list[FunctionConfig]:
         opts = self.options
-        configs = opts.configs if opts.configs is not None else discover_functions(opts.functions_dir)
+        configs = (
+            opts.configs if opts.configs is not None else discover_functions(opts.functions_dir)
+        )
         if opts.only:
             missing = set(opts.only) - {c.name for c in configs}
             if missing:
@@ -181,10 +183,12 @@ class SandboxThread:
             self._error = exc
             self._ready.set()
             await self.sandbox.stop()
+            await _cancel_pending()
             return
         self._ready.set()
         await self._stop.wait()
         await self.sandbox.stop()
+        await _cancel_pending()
 
     def call(self, coro_factory: Callable[[], object], timeout_s: float = 600) -> object:
         """Run a coroutine on the sandbox's loop and wait for its result."""
@@ -203,3 +207,11 @@ class SandboxThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def _cancel_pending() -> None:
+    """Let handlers still waiting (a runtime's /next, a client's request) finish cancelling."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -98,8 +98,9 @@ class CgroupDriver(ABC):
     version: str
 
     @abstractmethod
-    def create(self, session: str, env_id: str, memory_bytes: int, vcpus: float,
-               pids_max: int) -> Cgroup: ...  # fmt: skip
+    def create(
+        self, session: str, env_id: str, memory_bytes: int, vcpus: float, pids_max: int
+    ) -> Cgroup: ...
 
     @abstractmethod
     def reap_stale(self, is_alive: Callable[[str], bool]) -> int:
@@ -141,8 +142,9 @@ class CgroupV1Driver(CgroupDriver):
     def __init__(self, bases: dict[str, Path]) -> None:
         self.bases = bases  # controller -> the sandbox's parent dir in that hierarchy
 
-    def create(self, session: str, env_id: str, memory_bytes: int, vcpus: float,
-               pids_max: int) -> Cgroup:  # fmt: skip
+    def create(
+        self, session: str, env_id: str, memory_bytes: int, vcpus: float, pids_max: int
+    ) -> Cgroup:
         dirs = {c: base / ROOT_NAME / session / env_id for c, base in self.bases.items()}
         try:
             for d in dirs.values():
@@ -219,8 +221,9 @@ class CgroupV2Driver(CgroupDriver):
     def _enable(self, path: Path) -> None:
         _write(path / "cgroup.subtree_control", "+memory +cpu +pids")
 
-    def create(self, session: str, env_id: str, memory_bytes: int, vcpus: float,
-               pids_max: int) -> Cgroup:  # fmt: skip
+    def create(
+        self, session: str, env_id: str, memory_bytes: int, vcpus: float, pids_max: int
+    ) -> Cgroup:
         root = self.base / ROOT_NAME
         session_dir = root / session
         path = session_dir / env_id

@@ -24,8 +24,18 @@ __all__ = ["TmpStorage", "loop_mount_available", "prepare_tmp"]
 
 MIB = 1 << 20
 _SLACK = MIB // 2
-_MKFS = ["-q", "-F", "-m", "0", "-O", "^has_journal,^resize_inode", "-i", "65536",
-         "-E", "lazy_itable_init=1"]  # fmt: skip
+_MKFS = [
+    "-q",
+    "-F",
+    "-m",
+    "0",
+    "-O",
+    "^has_journal,^resize_inode",
+    "-i",
+    "65536",
+    "-E",
+    "lazy_itable_init=1",
+]
 
 
 @dataclass(frozen=True)

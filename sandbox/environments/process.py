@@ -239,8 +239,18 @@ class ProcessBackend(Backend):
         if path in self._bundle_ok:
             return self._bundle_ok[path]
         uid, gid = UNPRIVILEGED
-        cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
-               self.python, "-S", "-c", "import os,sys; os.listdir(sys.argv[1])", str(path)]  # fmt: skip
+        cmd = [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={gid}",
+            "--clear-groups",
+            "--",
+            self.python,
+            "-S",
+            "-c",
+            "import os,sys; os.listdir(sys.argv[1])",
+            str(path),
+        ]
         try:
             ok = subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
         except (OSError, subprocess.SubprocessError):
@@ -251,12 +261,20 @@ class ProcessBackend(Backend):
     @property
     def enforcement(self) -> Enforcement:
         cg = self._cgroups is not None
-        user = "nobody" if self._user else ("root" if os.geteuid() == 0 else os.environ.get(
-            "USER", str(os.geteuid())))  # fmt: skip
+        user = (
+            "nobody"
+            if self._user
+            else ("root" if os.geteuid() == 0 else os.environ.get("USER", str(os.geteuid())))
+        )
         return Enforcement(
-            memory=cg, cpu=cg, ephemeral_storage=self._loop_tmp, pids=cg, user=user,
-            cgroup=self._cgroups.version if self._cgroups else "none", notes=tuple(self._notes),
-        )  # fmt: skip
+            memory=cg,
+            cpu=cg,
+            ephemeral_storage=self._loop_tmp,
+            pids=cg,
+            user=user,
+            cgroup=self._cgroups.version if self._cgroups else "none",
+            notes=tuple(self._notes),
+        )
 
     # environments --------------------------------------------------------------------------
     async def start(self, env_id: str, spec: EnvironmentSpec) -> ProcessEnvironment:

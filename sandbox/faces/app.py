@@ -55,7 +55,7 @@ def _sandbox_routes(service: LambdaService) -> list[web.RouteDef]:
                 name: {
                     "memory_mb": f.config.memory_mb,
                     "vcpus": service.spec(f).vcpus,
-                    "cpu_note": service.cpu_note(f),
+                    "fidelity_note": service.fidelity_note(f),
                     "environments": {"idle": len(f.idle), "busy": len(f.busy)},
                     "stats": {
                         "invocations": f.stats.invocations,

@@ -133,8 +133,15 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
 
     async def update_configuration(request: web.Request) -> web.Response:
         props = await _json_body(request)
-        unsupported = set(props) - {"MemorySize", "Timeout", "EphemeralStorage", "Environment",
-                                    "Handler", "Runtime", "Description"}  # fmt: skip
+        unsupported = set(props) - {
+            "MemorySize",
+            "Timeout",
+            "EphemeralStorage",
+            "Environment",
+            "Handler",
+            "Runtime",
+            "Description",
+        }
         if unsupported:
             raise InvalidParameterValueException(
                 f"The sandbox cannot change {sorted(unsupported)} of a running function; "
@@ -156,9 +163,10 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
             )
         limit = service.account_concurrency - service.limits.q("concurrency", "unreserved_minimum")
         others = sum(
-            f.reserved or 0 for f in service.functions.values()
+            f.reserved or 0
+            for f in service.functions.values()
             if f.name != request.match_info["name"]
-        )  # fmt: skip
+        )
         if value + others > limit:
             raise InvalidParameterValueException(
                 "Specified ReservedConcurrentExecutions for function decreases account's "

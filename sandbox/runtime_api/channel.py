@@ -70,8 +70,10 @@ class RuntimeChannel:
     def respond(self, payload: bytes) -> None:
         self._finish(InvocationResult(payload=payload))
 
-    def fail(self, error_type: str, body: bytes) -> None:
-        self._finish(InvocationResult(payload=body, error_type=error_type or "Unhandled"))
+    def fail(self, error_type: str, body: bytes, *, fatal: bool = False) -> None:
+        self._finish(
+            InvocationResult(payload=body, error_type=error_type or "Unhandled", fatal=fatal)
+        )
 
     def init_failed(self, error_type: str, body: bytes) -> None:
         self.init_error = (error_type, body)

@@ -17,7 +17,6 @@ from sandbox.runtime_api.channel import RuntimeChannel
 __all__ = ["routes"]
 
 PREFIX = "/2018-06-01/runtime"
-_ACCEPTED = web.Response(status=202, text='{"status":"OK"}', content_type="application/json")
 
 ChannelLookup = Callable[[web.Request], RuntimeChannel | None]
 
@@ -51,7 +50,7 @@ def routes(lookup: ChannelLookup) -> list[web.RouteDef]:
         size = request.content_length
         limit = channel.max_response_bytes
         if size is not None and size > limit:
-            channel.fail(
+            channel.fail(  # the runtime client gives up on a 413: the environment is replaced
                 "Function.ResponseSizeTooLarge",
                 json.dumps(
                     {
@@ -60,6 +59,7 @@ def routes(lookup: ChannelLookup) -> list[web.RouteDef]:
                         "errorType": "Function.ResponseSizeTooLarge",
                     }
                 ).encode(),
+                fatal=True,
             )
             return _error(
                 413,

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -85,9 +86,10 @@ class LambdaService:
         lim = self.limits
         self.account_concurrency = account_concurrency or lim.q("concurrency", "account_default")
         self.keep_alive_s = (
-            keep_alive_s if keep_alive_s is not None
+            keep_alive_s
+            if keep_alive_s is not None
             else lim.q("execution_environment", "idle_keep_alive_s")
-        )  # fmt: skip
+        )
         self.init_limit_s = init_limit_s or float(lim.q("init", "on_demand_s"))
         self.host_cpus = host_cpus
         self._sync_request_bytes = lim.q("payload", "sync_request_bytes")
@@ -174,13 +176,16 @@ class LambdaService:
             self._specs[state.name] = spec
         return spec
 
-    def cpu_note(self, state: FunctionState) -> str | None:
-        """What differs from Lambda for this function's tier on this host, or None."""
+    def fidelity_note(self, state: FunctionState) -> str | None:
+        """What differs from Lambda for this function on this host, or None."""
         want = self.limits.vcpus_for(state.config.memory_mb)
         got, capped = self.limits.host_capped_vcpus(state.config.memory_mb, self.host_cpus)
         notes = []
         if capped:
             notes.append(f"CPU capped at {got:.2f} vCPU (the tier gets {want:.2f} on Lambda)")
+        host_runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        if state.config.runtime != host_runtime:
+            notes.append(f"runs on {host_runtime}, not {state.config.runtime}")
         enforcement = self.backend.enforcement
         if not enforcement.all_enforced:
             notes.append(f"limits not all enforced ({enforcement.summary()})")
@@ -192,7 +197,9 @@ class LambdaService:
         variables = dict(spec.environment)
         variables["AWS_LAMBDA_LOG_STREAM_NAME"] = log_stream_name(env_id)
         try:
-            return await self.backend.start(env_id, dataclasses.replace(spec, environment=variables))
+            return await self.backend.start(
+                env_id, dataclasses.replace(spec, environment=variables)
+            )
         except BackendError as exc:
             raise ServiceException(f"Could not start an execution environment: {exc}") from exc
 
@@ -228,7 +235,9 @@ class LambdaService:
         client_context: str | None = None,
     ) -> InvokeOutcome:
         state = self.get(name)
-        limit = self._async_request_bytes if invocation_type == "Event" else self._sync_request_bytes
+        limit = (
+            self._async_request_bytes if invocation_type == "Event" else self._sync_request_bytes
+        )
         if len(payload) > limit:
             raise RequestEntityTooLargeException(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
@@ -344,7 +353,7 @@ class LambdaService:
             report.status, report.error_type = "error", result.error_type
         lines.append(end_line(request_id))
         lines.append(report.line())
-        note = self.cpu_note(state)
+        note = self.fidelity_note(state)
         if note:
             lines.append(f"SANDBOX RequestId: {request_id}\t{note}")
         state.log.write(lines)
@@ -463,7 +472,8 @@ def _init_error(outcome: InitOutcome, request_id: str) -> InvocationResult:
 
 
 def _trace_id() -> str:
-    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"
 
 
 def _dir_digest(path: Path) -> tuple[int, str]:

@@ -88,7 +88,10 @@ class LogStream:
         now = time.time()
         self.recent.extend((now, line) for line in lines)
         if self._file is not None:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+            stamp = (
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+                + f".{int(now % 1 * 1000):03d}Z"
+            )
             self._file.write("".join(f"{stamp} {line}\n" for line in lines))
             self._file.flush()
 

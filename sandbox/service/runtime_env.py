@@ -25,8 +25,8 @@ class AwsSide:
     region: str = "us-east-1"
     account_id: str = "000000000000"
     access_key_id: str = "test"
-    secret_access_key: str = "test"  # noqa: S105 - emulator credentials, never real ones
-    session_token: str = "test"  # noqa: S105
+    secret_access_key: str = "test"
+    session_token: str = "test"
 
 
 def log_stream_name(env_id: str, version: str = "$LATEST") -> str:

@@ -1,0 +1,309 @@
+"""The `sandbox` command: up, invoke, build, logs, ls, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from sandbox.exceptions import SandboxError
+
+console = Console()
+err = Console(stderr=True)
+
+STATE_FILE = Path(".sandbox") / "state.json"
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="lambda-sandbox")
+def main() -> None:
+    """A local AWS Lambda for ML workloads: real limits, cold starts and cost, offline."""
+
+
+# ------------------------------------------------------------------------------------ up
+@main.command()
+@click.option(
+    "--functions",
+    "functions_dir",
+    type=click.Path(path_type=Path),
+    default="functions",
+    show_default=True,
+    help="Folder of functions (one folder with function.yaml each).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9000, show_default=True, type=int)
+@click.option(
+    "--aws-endpoint",
+    default=None,
+    help="Use this AWS endpoint (e.g. LocalStack) instead of the embedded moto server.",
+)
+@click.option("--function", "only", multiple=True, help="Serve only this function (repeatable).")
+@click.option(
+    "--account-concurrency",
+    type=int,
+    default=None,
+    help="Account concurrency limit (default: Lambda's 1,000).",
+)
+@click.option("--keep-alive", type=float, default=None, help="Seconds an idle environment lives.")
+def up(
+    functions_dir: Path,
+    host: str,
+    port: int,
+    aws_endpoint: str | None,
+    only: tuple[str, ...],
+    account_concurrency: int | None,
+    keep_alive: float | None,
+) -> None:
+    """Serve every function under FUNCTIONS with Lambda's limits, until Ctrl-C."""
+    from sandbox.runner import Sandbox, SandboxOptions
+
+    options = SandboxOptions(
+        functions_dir=functions_dir,
+        host=host,
+        port=port,
+        only=list(only) or None,
+        aws_endpoint=aws_endpoint,
+        account_concurrency=account_concurrency,
+        keep_alive_s=keep_alive,
+    )
+    sandbox = Sandbox(options)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        with console.status("starting the sandbox") as status:
+            await sandbox.start(lambda m: status.update(m))
+        _print_endpoints(sandbox)
+        STATE_FILE.parent.mkdir(exist_ok=True)
+        STATE_FILE.write_text(json.dumps({"url": sandbox.url, "pid": __import__("os").getpid()}))
+        try:
+            await stop.wait()
+        finally:
+            console.print("stopping: killing environments, removing cgroups")
+            STATE_FILE.unlink(missing_ok=True)
+            await sandbox.stop()
+
+    try:
+        _run(serve())
+    except SandboxError as exc:
+        _fail(str(exc))
+
+
+def _run(coro: object) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(coro)  # type: ignore[arg-type]
+    except ImportError:
+        asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def _print_endpoints(sandbox: object) -> None:
+    from sandbox.runner import Sandbox
+
+    assert isinstance(sandbox, Sandbox) and sandbox.service is not None
+    service = sandbox.service
+    enforcement = service.backend.enforcement
+    table = Table(title=f"Lambda sandbox on {sandbox.url}")
+    for col in ("function", "memory", "vCPU", "timeout", "/tmp", "bundle", "invoke"):
+        table.add_column(col)
+    for name, state in service.functions.items():
+        cfg = state.config
+        spec = service.spec(state)
+        note = " (capped)" if service.limits.host_capped_vcpus(cfg.memory_mb)[1] else ""
+        table.add_row(
+            name,
+            f"{cfg.memory_mb} MB",
+            f"{spec.vcpus:.2f}{note}",
+            f"{cfg.timeout_s:.0f} s",
+            f"{cfg.ephemeral_mb} MB",
+            sandbox.bundles[name].describe().split(": ", 1)[1],
+            f"POST {sandbox.url}/2015-03-31/functions/{name}/invocations",
+        )
+    console.print(table)
+    console.print(f"limits enforced: {enforcement.summary()}")
+    for note in enforcement.notes:
+        console.print(f"[bold yellow]WARNING:[/] {note}")
+    console.print(f"AWS side: {service.aws.endpoint_url or 'none'}")
+    console.print(
+        f'boto3: boto3.client("lambda", endpoint_url="{sandbox.url}", region_name="us-east-1")'
+    )
+
+
+# -------------------------------------------------------------------------------- invoke
+def _running_url() -> str | None:
+    try:
+        state = json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return None
+    pid = state.get("pid")
+    if pid and Path(f"/proc/{pid}").exists():
+        return state.get("url")
+    return None
+
+
+@main.command()
+@click.argument("function")
+@click.option("--payload", default="{}", help="JSON, or @file to read it from a file.")
+@click.option(
+    "--endpoint",
+    default=None,
+    help="A running sandbox (default: the one `sandbox up` started here, else a throwaway one).",
+)
+@click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
+def invoke(function: str, payload: str, endpoint: str | None, functions_dir: Path) -> None:
+    """Invoke FUNCTION once and print its answer and log tail."""
+    import base64
+
+    data = Path(payload[1:]).read_bytes() if payload.startswith("@") else payload.encode()
+    url = endpoint or _running_url()
+    if url is None:
+        from sandbox.runner import SandboxOptions, SandboxThread
+
+        with console.status("starting a throwaway sandbox"):
+            thread = SandboxThread(
+                SandboxOptions(functions_dir=functions_dir, only=[function], port=0)
+            ).start()
+        url = thread.url
+    else:
+        thread = None
+    try:
+        client = lambda_client(url)
+        t0 = time.perf_counter()
+        resp = client.invoke(FunctionName=function, Payload=data, LogType="Tail")
+        elapsed = (time.perf_counter() - t0) * 1000
+        body = resp["Payload"].read().decode()
+        console.print(base64.b64decode(resp.get("LogResult", "")).decode(), end="")
+        style = "red" if resp.get("FunctionError") else "green"
+        console.print(f"[{style}]{body}[/]")
+        console.print(f"round trip {elapsed:.1f} ms")
+    except Exception as exc:  # boto3 ClientError and friends: say it and exit 1
+        _fail(str(exc))
+    finally:
+        if thread is not None:
+            thread.stop()
+
+
+def lambda_client(url: str) -> object:
+    from sandbox.pytest_plugin import make_lambda_client
+
+    return make_lambda_client(url)
+
+
+# --------------------------------------------------------------------------- build / ls
+@main.command()
+@click.argument("function", required=False)
+@click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
+def build(function: str | None, functions_dir: Path) -> None:
+    """Build bundles (code + requirements) like `sam build`, and check them against 250 MB."""
+    from sandbox.build import build_bundle
+    from sandbox.definitions import discover_functions
+
+    try:
+        configs = discover_functions(functions_dir)
+        if function:
+            configs = [c for c in configs if c.name == function]
+            if not configs:
+                _fail(f"no function {function!r} in {functions_dir}")
+        for config in configs:
+            with console.status(f"building {config.name}") as status:
+                bundle = build_bundle(config, Path(".sandbox/build"), lambda m: status.update(m))
+            style = "red" if bundle.over_limit else "green"
+            console.print(f"[{style}]{bundle.describe()}[/] -> {bundle.path}")
+    except SandboxError as exc:
+        _fail(str(exc))
+
+
+@main.command(name="ls")
+@click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
+def list_functions(functions_dir: Path) -> None:
+    """List the functions and their configuration."""
+    from sandbox.definitions import discover_functions
+    from sandbox.limits import load_limits
+
+    limits = load_limits()
+    try:
+        configs = discover_functions(functions_dir)
+    except SandboxError as exc:
+        _fail(str(exc))
+        return
+    table = Table()
+    for col in (
+        "function",
+        "handler",
+        "runtime",
+        "memory",
+        "vCPU (Lambda)",
+        "timeout",
+        "/tmp",
+        "reserved",
+        "URL",
+    ):
+        table.add_column(col)
+    for c in configs:
+        table.add_row(
+            c.name,
+            c.handler,
+            c.runtime,
+            f"{c.memory_mb} MB",
+            f"{limits.vcpus_for(c.memory_mb):.2f}",
+            f"{c.timeout_s:.0f} s",
+            f"{c.ephemeral_mb} MB",
+            "-" if c.reserved_concurrency is None else str(c.reserved_concurrency),
+            "yes" if c.function_url is not None else "-",
+        )
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------------- logs
+@main.command()
+@click.argument("function")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines.")
+@click.option("--lines", "-n", default=50, show_default=True)
+def logs(function: str, follow: bool, lines: int) -> None:
+    """Print FUNCTION's log stream (START, END, REPORT and the function's output)."""
+    path = Path(".sandbox") / "logs" / f"{function}.log"
+    if not path.exists():
+        _fail(f"no log for {function!r} yet ({path}); invoke it first")
+    with open(path, encoding="utf-8") as f:
+        for line in f.readlines()[-lines:]:
+            sys.stdout.write(line)
+        sys.stdout.flush()
+        while follow:
+            line = f.readline()
+            if line:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.2)
+
+
+# ---------------------------------------------------------------------------------- demo
+@main.command()
+@click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
+def demo(functions_dir: Path) -> None:
+    """Start the sandbox, invoke the example functions, show what Lambda would do."""
+    from sandbox.demo import run_demo
+
+    try:
+        run_demo(functions_dir, console)
+    except SandboxError as exc:
+        _fail(str(exc))
+
+
+if __name__ == "__main__":
+    main()

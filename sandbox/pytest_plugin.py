@@ -1,0 +1,59 @@
+"""pytest fixtures: test your functions through boto3, as on AWS, in three lines.
+
+    def test_hello(lambda_client):
+        resp = lambda_client.invoke(FunctionName="hello", Payload=b'{"name": "x"}')
+        assert json.load(resp["Payload"])["hello"] == "x"
+
+`sandbox` (session scope) serves the functions under the `sandbox_functions` ini option
+(default `functions/`) on a free port with the embedded AWS side; `lambda_client` is a boto3
+Lambda client pointed at it (no retries, so throttles and errors show as they are).
+Heavy imports happen inside the fixtures: loading the plugin costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from sandbox.runner import SandboxThread
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "sandbox_functions", "folder of functions the `sandbox` fixture serves", default="functions"
+    )
+
+
+@pytest.fixture(scope="session")
+def sandbox(pytestconfig: pytest.Config) -> Iterator[SandboxThread]:
+    from sandbox.runner import SandboxOptions, SandboxThread
+
+    folder = Path(pytestconfig.rootpath) / pytestconfig.getini("sandbox_functions")
+    thread = SandboxThread(SandboxOptions(functions_dir=folder, port=0)).start()
+    try:
+        yield thread
+    finally:
+        thread.stop()
+
+
+def make_lambda_client(url: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "lambda",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, read_timeout=960, connect_timeout=10),
+    )
+
+
+@pytest.fixture(scope="session")
+def lambda_client(sandbox: SandboxThread) -> Any:
+    return make_lambda_client(sandbox.url)

@@ -1,0 +1,65 @@
+"""Shared fixtures: a sandbox serving tests/functions (the probe functions), and markers.
+
+Tests marked `root` need root (cgroups, mount namespaces) to see limits enforced. Locally
+without root they are skipped; under CI (CI=true) a missing root is an error, not a skip.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.pytest_plugin import make_lambda_client
+from sandbox.runner import SandboxOptions, SandboxThread
+
+HERE = Path(__file__).parent
+IS_ROOT = os.geteuid() == 0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if IS_ROOT:
+        return
+    if os.environ.get("CI") == "true":
+        raise pytest.UsageError("CI must run the tests as root: limits are part of the suite")
+    skip = pytest.mark.skip(reason="needs root to enforce cgroup and /tmp limits")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def probe_sandbox() -> Iterator[SandboxThread]:
+    """The probe functions of tests/functions, served on a free port (no AWS side needed)."""
+    options = SandboxOptions(
+        functions_dir=HERE / "functions", port=0, embedded_aws=False, project_dir=HERE.parent
+    )
+    thread = SandboxThread(options).start()
+    try:
+        yield thread
+    finally:
+        thread.stop()
+
+
+@pytest.fixture(scope="session")
+def probe_client(probe_sandbox: SandboxThread) -> Any:
+    return make_lambda_client(probe_sandbox.url)
+
+
+def log_of(response: dict[str, Any]) -> str:
+    return base64.b64decode(response["LogResult"]).decode()
+
+
+def report_fields(log: str) -> dict[str, str]:
+    """The fields of the REPORT line of a LogResult, e.g. {"Duration": "1.23 ms", ...}."""
+    line = next(ln for ln in log.splitlines() if ln.startswith("REPORT RequestId: "))
+    fields = {}
+    for part in line.split("\t"):
+        if part:
+            key, _, value = part.partition(": ")
+            fields[key.removeprefix("REPORT ")] = value
+    return fields

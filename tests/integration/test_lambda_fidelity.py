@@ -1,0 +1,265 @@
+"""What Lambda does, reproduced: REPORT lines, cold/warm, memory, CPU, /tmp, errors, throttles.
+
+Each test goes through boto3's Lambda client against a running sandbox, as users' tests do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import threading
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import log_of, report_fields
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+REPORT_RE = re.compile(
+    r"^REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<duration>\d+\.\d{2}) ms\t"
+    r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\t"
+    r"Max Memory Used: (?P<used>\d+) MB\t(Init Duration: (?P<init>\d+\.\d{2}) ms\t)?$",
+    re.M,
+)
+
+
+def invoke(client: Any, name: str, event: dict[str, Any]) -> tuple[dict[str, Any], Any, str]:
+    resp = client.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
+    return resp, json.loads(resp["Payload"].read() or b"null"), log_of(resp)
+
+
+def test_invoke_returns_payload_and_a_report_line_with_every_field(probe_client: Any) -> None:
+    resp, body, log = invoke(probe_client, "probe", {"action": "echo", "n": 1})
+    assert resp["StatusCode"] == 200
+    assert "FunctionError" not in resp
+    assert body["event"] == {"action": "echo", "n": 1}
+    assert resp["ExecutedVersion"] == "$LATEST"
+    match = REPORT_RE.search(log)
+    assert match, log
+    assert match["id"] == resp["ResponseMetadata"]["RequestId"]
+    assert int(match["memory"]) == 256
+    assert int(match["used"]) > 0
+    assert f"START RequestId: {match['id']} Version: $LATEST" in log
+    assert f"END RequestId: {match['id']}" in log
+
+
+def test_cold_start_reports_init_duration_and_warm_start_does_not(probe_client: Any) -> None:
+    probe_client.update_function_configuration(FunctionName="probe", Timeout=11)  # fresh envs
+    _, first_body, first = invoke(probe_client, "probe", {"action": "echo"})
+    _, second_body, second = invoke(probe_client, "probe", {"action": "echo"})
+    assert first_body["pid"] == second_body["pid"], "the second invoke reuses the environment"
+    cold, warm = report_fields(first), report_fields(second)
+    assert "Init Duration" in cold
+    assert "Init Duration" not in warm
+    # Billed Duration by the 2025 rule: INIT is billed on a cold start
+    duration = float(cold["Duration"].split()[0])
+    init = float(cold["Init Duration"].split()[0])
+    assert int(cold["Billed Duration"].split()[0]) == -(-int((duration + init) * 100) // 100)
+
+
+def test_functions_run_as_an_unprivileged_user_with_lambda_variables(probe_client: Any) -> None:
+    _, body, _ = invoke(probe_client, "probe", {"action": "echo"})
+    assert body["uid"] != 0
+    _, env, _ = invoke(probe_client, "probe", {"action": "env"})
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "probe"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/probe"
+    assert re.match(
+        r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$", env["AWS_LAMBDA_LOG_STREAM_NAME"]
+    )
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.11"
+    assert env["_HANDLER"] == "app.handler"
+    assert env["TZ"] == ":UTC"
+    assert "AWS_LAMBDA_RUNTIME_API" in env and "LAMBDA_TASK_ROOT" in env
+
+
+def test_allocating_past_memory_size_is_killed_and_below_it_is_measured(probe_client: Any) -> None:
+    resp, body, log = invoke(probe_client, "probe-mem", {"action": "alloc", "mb": 512 - 64})
+    assert "FunctionError" not in resp, body
+    used = int(report_fields(log)["Max Memory Used"].split()[0])
+    assert abs(used - 448) <= 0.10 * 448, f"Max Memory Used {used} MB for 448 MB allocated"
+
+    resp, body, log = invoke(probe_client, "probe-mem", {"action": "alloc", "mb": 512 + 64})
+    assert resp["FunctionError"] == "Unhandled"
+    request_id = resp["ResponseMetadata"]["RequestId"]
+    assert body == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
+    }
+    assert "Status: error\tError Type: Runtime.ExitError" in log
+    # the environment was replaced: the next invoke is a cold start that works
+    resp, body, log = invoke(probe_client, "probe-mem", {"action": "echo"})
+    assert "FunctionError" not in resp and "Init Duration" in report_fields(log)
+
+
+@pytest.mark.slow
+def test_cpu_scales_with_memory_512_vs_1769(probe_client: Any) -> None:
+    """Lambda's rule: 1,769 MB = 1 vCPU, so 512 MB runs CPU-bound code 1769/512 = 3.46x slower."""
+
+    def timed(memory: int) -> float:
+        probe_client.update_function_configuration(FunctionName="probe-cpu", MemorySize=memory)
+        invoke(probe_client, "probe-cpu", {"action": "burn", "iterations": 1000})  # cold start
+        runs = [
+            invoke(probe_client, "probe-cpu", {"action": "burn", "iterations": 6_000_000})[1]
+            for _ in range(3)
+        ]
+        return statistics.median(r["seconds"] for r in runs)
+
+    fast = timed(1769)
+    slow = timed(512)
+    ratio = slow / fast
+    print(f"512 MB: {slow:.3f} s, 1769 MB: {fast:.3f} s, ratio {ratio:.2f} (Lambda: 3.46)")
+    assert ratio == pytest.approx(1769 / 512, rel=0.15)
+
+
+def test_tmp_refuses_writes_past_ephemeral_storage(probe_client: Any) -> None:
+    _, body, _ = invoke(probe_client, "probe-tmp", {"action": "write_tmp", "mb": 512 + 1})
+    assert body["error"] == "OSError" and body["errno"] == 28, body  # ENOSPC
+    _, body, _ = invoke(probe_client, "probe-tmp", {"action": "write_tmp", "mb": 500})
+    assert body == {"written_mb": 500}
+
+
+def test_tmp_is_private_to_each_environment(probe_client: Any) -> None:
+    invoke(probe_client, "probe-tmp", {"action": "touch", "name": "mine"})
+    _, body, _ = invoke(probe_client, "probe-tmp", {"action": "exists", "name": "mine"})
+    assert body == {"exists": True}, "same environment, same /tmp"
+    # hold the warm environment busy so the next invoke needs a second environment
+    holder = threading.Thread(
+        target=invoke, args=(probe_client, "probe-tmp", {"action": "sleep", "seconds": 3})
+    )
+    holder.start()
+    try:
+        import time
+
+        time.sleep(0.5)
+        _, body, log = invoke(probe_client, "probe-tmp", {"action": "exists", "name": "mine"})
+    finally:
+        holder.join()
+    assert "Init Duration" in report_fields(log), "a second environment served it"
+    assert body == {"exists": False}
+
+
+def test_timeout_answers_sandbox_timedout_and_replaces_the_environment(probe_client: Any) -> None:
+    resp, body, log = invoke(probe_client, "probe-timeout", {"action": "sleep", "seconds": 5})
+    request_id = resp["ResponseMetadata"]["RequestId"]
+    assert resp["FunctionError"] == "Unhandled"
+    assert body == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {request_id} Error: Task timed out after 1.00 seconds",
+    }
+    fields = report_fields(log)
+    assert fields["Status"] == "timeout"
+    assert 1000 <= float(fields["Duration"].split()[0]) < 1500
+    resp, body, log = invoke(probe_client, "probe-timeout", {"action": "echo"})
+    assert "FunctionError" not in resp
+    assert "Init Duration" in report_fields(log), "a fresh environment after the timeout"
+
+
+@pytest.mark.slow
+def test_init_over_10_seconds_is_retried_inside_the_invoke(probe_client: Any) -> None:
+    resp, body, log = invoke(probe_client, "probe-slow-init", {"action": "echo"})
+    assert "FunctionError" not in resp, body
+    assert "INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout" in log
+    fields = report_fields(log)
+    assert "Init Duration" not in fields, "a suppressed init is part of the invoke's Duration"
+    assert float(fields["Duration"].split()[0]) >= 11000
+
+
+def test_init_error_answers_the_runtime_error_type(probe_client: Any) -> None:
+    resp, body, log = invoke(probe_client, "probe-bad-handler", {})
+    assert resp["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ImportModuleError"
+    assert body["errorMessage"].startswith("Unable to import module 'missing_module'")
+    assert "Phase: init\tStatus: error\tError Type: Runtime.ImportModuleError" in log
+    assert "Phase: invoke\tStatus: error\tError Type: Runtime.ImportModuleError" in log
+
+    resp, body, log = invoke(probe_client, "probe-bad-init", {})
+    assert resp["FunctionError"] == "Unhandled"
+    assert (body["errorType"], body["errorMessage"]) == ("RuntimeError", "init failed on purpose")
+    assert "Phase: init\tStatus: error\tError Type: RuntimeError" in log
+
+
+def test_handler_exception_answers_its_type_and_trace(probe_client: Any) -> None:
+    resp, body, _ = invoke(probe_client, "probe", {"action": "raise", "message": "no good"})
+    assert resp["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "ValueError"
+    assert body["errorMessage"] == "no good"
+    assert body["requestId"] == resp["ResponseMetadata"]["RequestId"]
+    assert isinstance(body["stackTrace"], list) and body["stackTrace"]
+
+
+def test_request_over_6_mb_is_refused_with_413(probe_client: Any) -> None:
+    payload = json.dumps({"blob": "x" * 6_291_456}).encode()
+    with pytest.raises(ClientError) as info:
+        probe_client.invoke(FunctionName="probe", Payload=payload)
+    err = info.value.response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert err["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert err["Error"]["Message"] == (
+        "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+    )
+
+
+def test_response_over_6_mb_answers_response_size_too_large(probe_client: Any) -> None:
+    resp, body, _ = invoke(probe_client, "probe", {"action": "big_response", "bytes": 6_400_000})
+    assert resp["FunctionError"] == "Unhandled"
+    assert body == {
+        "errorType": "Function.ResponseSizeTooLarge",
+        "errorMessage": "Response payload size exceeded maximum allowed payload size "
+        "(6291556 bytes).",
+    }
+    resp, body, _ = invoke(probe_client, "probe", {"action": "echo"})
+    assert "FunctionError" not in resp
+
+
+def test_payload_that_is_not_json_answers_400(probe_client: Any) -> None:
+    with pytest.raises(ClientError) as info:
+        probe_client.invoke(FunctionName="probe", Payload=b"Hello World")
+    err = info.value.response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err["Error"]["Code"] == "InvalidRequestContentException"
+    assert err["Error"]["Message"].startswith(
+        "Could not parse request body into json: Could not parse payload into json"
+    )
+
+
+def test_unknown_function_answers_404_with_its_arn(probe_client: Any) -> None:
+    with pytest.raises(ClientError) as info:
+        probe_client.invoke(FunctionName="nope", Payload=b"{}")
+    err = info.value.response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert err["Error"]["Code"] == "ResourceNotFoundException"
+    assert err["Error"]["Message"] == (
+        "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope"
+    )
+
+
+def test_reserved_concurrency_throttles_with_429(probe_client: Any) -> None:
+    results: list[Any] = []
+    holder = threading.Thread(
+        target=lambda: results.append(
+            invoke(probe_client, "probe-reserved", {"action": "sleep", "seconds": 3})
+        )
+    )
+    holder.start()
+    try:
+        import time
+
+        time.sleep(1.0)
+        with pytest.raises(ClientError) as info:
+            probe_client.invoke(FunctionName="probe-reserved", Payload=b"{}")
+    finally:
+        holder.join()
+    err = info.value.response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert err["Error"]["Code"] == "TooManyRequestsException"
+    assert err["Error"]["Message"] == "Rate Exceeded."
+    assert err["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert results and "FunctionError" not in results[0][0]
+    # once the slot is free again the function answers
+    resp, _, _ = invoke(probe_client, "probe-reserved", {"action": "echo"})
+    assert resp["StatusCode"] == 200

@@ -1,0 +1,141 @@
+"""Limits, definitions, cost and log formats: the pure modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandbox.cost import cost_per_million, ec2_cost_per_million
+from sandbox.definitions import discover_functions, load_function, load_sam_template
+from sandbox.exceptions import ConfigError
+from sandbox.limits import load_limits
+from sandbox.service.logs import Report, init_report_line, start_line, tail_base64
+
+LIMITS = load_limits()
+
+
+def test_cpu_share_follows_lambdas_rule() -> None:
+    assert LIMITS.vcpus_for(1769) == pytest.approx(1.0)
+    assert LIMITS.vcpus_for(512) == pytest.approx(512 / 1769)
+    assert LIMITS.vcpus_for(10240) == pytest.approx(10240 / 1769)
+    assert LIMITS.host_capped_vcpus(10240, host_cpus=2) == (2.0, True)
+    assert LIMITS.host_capped_vcpus(1024, host_cpus=2) == (pytest.approx(1024 / 1769), False)
+
+
+def test_billed_duration_includes_init_since_2025() -> None:
+    assert LIMITS.billed_ms(2.75, 113.51) == 117  # DESIGN.md's example
+    assert LIMITS.billed_ms(250.06, 100.77) == 351  # the AWS blog's example
+    assert LIMITS.billed_ms(0.4) == 1
+
+
+def test_every_limits_table_names_a_source() -> None:
+    for table in LIMITS.quotas.values():
+        assert table["source"].startswith("https://") and table["checked"]
+    assert LIMITS.prices["lambda"]["source"].startswith("https://")
+
+
+def test_cost_matches_the_seed_report() -> None:
+    # MobileNetV2 at 1,024 MB, 631 ms: the midterm report computed about $10.70 per 1M
+    assert cost_per_million(631, 1024) == pytest.approx(10.72, abs=0.01)
+    assert cost_per_million(631, 1024, arch="arm64") < cost_per_million(631, 1024)
+    assert cost_per_million(100, 1024, gateway="http") == pytest.approx(
+        cost_per_million(100, 1024) + 1.0
+    )
+    assert ec2_cost_per_million("t3.medium", 1.0) == pytest.approx(0.0416 / 3600 * 1e6)
+
+
+def write(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "src").mkdir(exist_ok=True)
+    (folder / "function.yaml").write_text(text)
+    return folder
+
+
+def test_definition_defaults_and_values(tmp_path: Path) -> None:
+    fn = load_function(
+        write(
+            tmp_path / "f",
+            "Handler: app.handler\nMemorySize: 1769\n"
+            "EphemeralStorage: {Size: 2048}\nReservedConcurrentExecutions: 2\n"
+            "Environment: {Variables: {A: 1}}\n",
+        )
+    )
+    assert (fn.name, fn.memory_mb, fn.timeout_s, fn.ephemeral_mb) == ("f", 1769, 3.0, 2048)
+    assert fn.reserved_concurrency == 2 and fn.environment == {"A": "1"}
+    assert fn.code_dir == (tmp_path / "f" / "src").resolve()
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        (
+            "Handler: app.handler\nMemorySize: 64\n",
+            "MemorySize: 64 is not valid; allowed: an integer from 128 to 10240",
+        ),
+        (
+            "Handler: app.handler\nTimeout: 901\n",
+            "Timeout: 901 is not valid; allowed: an integer from 1 to 900",
+        ),
+        (
+            "Handler: app.handler\nEphemeralStorage: {Size: 100}\n",
+            "EphemeralStorage.Size: 100 is not valid; allowed: an integer from 512 to 10240",
+        ),
+        ("Handler: app\n", "Handler: 'app' is not valid"),
+        ("Handler: app.handler\nArchitectures: [sparc]\n", "Architectures: ['sparc'] is not valid"),
+        ("Handler: app.handler\nMemorySiz: 128\n", "unknown key(s) ['MemorySiz']"),
+        ("MemorySize: 128\n", "Handler: None is not valid"),
+    ],
+)
+def test_validation_names_file_key_value_and_range(
+    tmp_path: Path, yaml_text: str, expected: str
+) -> None:
+    folder = write(tmp_path / "bad", yaml_text)
+    with pytest.raises(ConfigError) as info:
+        load_function(folder)
+    assert str(folder / "function.yaml") in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_sam_template_functions_are_read_with_globals(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Globals:\n  Function:\n    Timeout: 30\n    MemorySize: 1024\n"
+        "Resources:\n  Classify:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        "      Handler: app.handler\n      CodeUri: src\n      Runtime: python3.12\n"
+        "      Environment:\n        Variables:\n          BUCKET: !Ref Bucket\n"
+        "  Bucket:\n    Type: AWS::S3::Bucket\n"
+    )
+    [fn] = load_sam_template(tmp_path / "template.yaml")
+    assert (fn.name, fn.memory_mb, fn.timeout_s, fn.runtime) == (
+        "Classify",
+        1024,
+        30.0,
+        "python3.12",
+    )
+    assert [f.name for f in discover_functions(tmp_path)] == ["Classify"]
+
+
+def test_repository_functions_are_valid() -> None:
+    names = [f.name for f in discover_functions(Path(__file__).parents[2] / "functions")]
+    assert "hello" in names
+
+
+def test_log_lines_match_lambdas_format() -> None:
+    rid = "8f5a1c3e-0000-4000-8000-000000000001"
+    assert start_line(rid) == f"START RequestId: {rid} Version: $LATEST"
+    report = Report(rid, 2.75, 117, 128, 38, init_ms=113.51)
+    assert report.line() == (
+        f"REPORT RequestId: {rid}\tDuration: 2.75 ms\tBilled Duration: 117 ms\t"
+        "Memory Size: 128 MB\tMax Memory Used: 38 MB\tInit Duration: 113.51 ms\t"
+    )
+    report = Report(rid, 1000.5, 1001, 128, 31, status="timeout")
+    assert report.line().endswith("Max Memory Used: 31 MB\tStatus: timeout")
+    assert init_report_line(10000, "init", "timeout", None) == (
+        "INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout"
+    )
+    import base64
+
+    tail = base64.b64decode(tail_base64(["x" * 5000, "REPORT end"]))
+    assert len(tail) == 4096 and tail.endswith(b"REPORT end\n")

@@ -1,0 +1,239 @@
+"""The Lambda semantics of the service, on the in-memory fake backend (fast, no root)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.definitions import FunctionConfig
+from sandbox.environments.fake import FakeBackend, FakeFunction
+from sandbox.exceptions import (
+    InvalidRequestContentException,
+    RequestEntityTooLargeException,
+    ResourceNotFoundException,
+    TooManyRequestsException,
+)
+from sandbox.service.lambda_service import LambdaService
+
+
+def config(name: str, **kw: Any) -> FunctionConfig:
+    fields = {"memory_mb": 128, "timeout_s": 3.0, "ephemeral_mb": 512, **kw}
+    return FunctionConfig(
+        name=name,
+        handler="app.handler",
+        code_dir=Path("."),
+        source=Path(f"{name}/function.yaml"),
+        **fields,
+    )
+
+
+def run(
+    functions: dict[str, FakeFunction],
+    body: Callable[[LambdaService, FakeBackend], Awaitable[None]],
+    configs: dict[str, dict[str, Any]] | None = None,
+    **service_kw: Any,
+) -> None:
+    async def main() -> None:
+        backend = FakeBackend(functions)
+        service = LambdaService(backend, **service_kw)
+        for name in functions:
+            service.register(config(name, **(configs or {}).get(name, {})), Path("."))
+        try:
+            await body(service, backend)
+        finally:
+            await service.close()
+
+    asyncio.run(main())
+
+
+async def _sleep_then(event: dict[str, Any]) -> dict[str, Any]:
+    await asyncio.sleep(event.get("sleep", 0))
+    return event
+
+
+def test_warm_environment_is_reused_and_reports_init_only_once() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        first = await service.invoke("f", b'{"a": 1}')
+        second = await service.invoke("f", b'{"a": 2}')
+        assert json.loads(second.payload) == {"a": 2}
+        assert len(backend.started) == 1
+        assert first.report is not None and first.report.init_ms == pytest.approx(50, abs=1)
+        assert second.report is not None and second.report.init_ms is None
+        assert service.functions["f"].stats.cold_starts == 1
+
+    run({"f": FakeFunction(init_s=0.05)}, body)
+
+
+def test_concurrent_invokes_get_their_own_environments() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        events = [json.dumps({"sleep": 0.1, "i": i}).encode() for i in range(3)]
+        outcomes = await asyncio.gather(*(service.invoke("f", e) for e in events))
+        assert sorted(json.loads(o.payload)["i"] for o in outcomes) == [0, 1, 2]
+        assert len(backend.started) == 3
+        assert service.functions["f"].stats.max_concurrency == 3
+        await service.invoke("f", b"{}")
+        assert len(backend.started) == 3, "idle environments are reused"
+
+    run({"f": FakeFunction(handler=_sleep_then)}, body)
+
+
+def test_reserved_concurrency_throttles_and_counts() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        slow = asyncio.create_task(service.invoke("f", b'{"sleep": 0.2}'))
+        await asyncio.sleep(0.05)
+        with pytest.raises(TooManyRequestsException) as info:
+            await service.invoke("f", b"{}")
+        assert info.value.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+        assert info.value.status == 429
+        await slow
+        assert (await service.invoke("f", b"{}")).status == 200
+        assert service.functions["f"].stats.throttles == 1
+
+    run({"f": FakeFunction(handler=_sleep_then)}, body, {"f": {"reserved_concurrency": 1}})
+
+
+def test_reserved_zero_disables_the_function() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        with pytest.raises(TooManyRequestsException):
+            await service.invoke("f", b"{}")
+        service.put_concurrency("f", None)
+        assert (await service.invoke("f", b"{}")).status == 200
+
+    run({"f": FakeFunction()}, body, {"f": {"reserved_concurrency": 0}})
+
+
+def test_account_limit_throttles_unreserved_functions() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        a = asyncio.create_task(service.invoke("a", b'{"sleep": 0.2}'))
+        b = asyncio.create_task(service.invoke("b", b'{"sleep": 0.2}'))
+        await asyncio.sleep(0.05)
+        with pytest.raises(TooManyRequestsException) as info:
+            await service.invoke("a", b"{}")
+        assert info.value.reason == "ConcurrentInvocationLimitExceeded"
+        await asyncio.gather(a, b)
+        assert (await service.invoke("a", b"{}")).status == 200
+
+    fns = {"a": FakeFunction(handler=_sleep_then), "b": FakeFunction(handler=_sleep_then)}
+    run(fns, body, account_concurrency=2)
+
+
+def test_timeout_kills_the_environment_and_the_next_invoke_is_cold() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        out = await service.invoke("f", b'{"sleep": 5}')
+        err = json.loads(out.payload)
+        assert out.function_error == "Unhandled"
+        assert err["errorType"] == "Sandbox.Timedout"
+        assert err["errorMessage"] == (
+            f"RequestId: {out.request_id} Error: Task timed out after 1.00 seconds"
+        )
+        assert out.report is not None and out.report.status == "timeout"
+        assert not backend.started[0].alive
+        again = await service.invoke("f", b"{}")
+        assert again.report is not None and again.report.init_ms is not None
+        assert len(backend.started) == 2
+
+    run({"f": FakeFunction(handler=_sleep_then)}, body, {"f": {"timeout_s": 1.0}})
+
+
+def test_init_over_the_limit_is_retried_inside_the_invoke() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        out = await service.invoke("f", b"{}", log_type="Tail")
+        assert out.function_error is None
+        assert out.report is not None and out.report.init_ms is None
+        assert out.report.duration_ms >= 300
+        lines = service.functions["f"].log.recent
+        assert any("Phase: init\tStatus: timeout" in line for _, line in lines)
+        assert len(backend.started) == 2
+
+    run({"f": FakeFunction(init_s=0.3)}, body, init_limit_s=0.1)
+
+
+def test_init_error_is_reported_in_both_phases() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        out = await service.invoke("f", b"{}")
+        assert out.function_error == "Unhandled"
+        assert json.loads(out.payload)["errorType"] == "Runtime.ImportModuleError"
+        text = "\n".join(line for _, line in service.functions["f"].log.recent)
+        assert "Phase: init\tStatus: error\tError Type: Runtime.ImportModuleError" in text
+        assert "Phase: invoke\tStatus: error\tError Type: Runtime.ImportModuleError" in text
+
+    fn = FakeFunction(init_error=("Runtime.ImportModuleError", "Unable to import module 'x'"))
+    run({"f": fn}, body)
+
+
+def test_handler_exception_is_a_function_error_and_keeps_the_environment() -> None:
+    def boom(event: Any) -> Any:
+        raise ValueError("bad input")
+
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        out = await service.invoke("f", b"{}")
+        assert out.function_error == "Unhandled"
+        assert json.loads(out.payload)["errorType"] == "ValueError"
+        await service.invoke("f", b"{}")
+        assert len(backend.started) == 1
+
+    run({"f": FakeFunction(handler=boom)}, body)
+
+
+def test_payload_checks_and_invocation_types() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        with pytest.raises(RequestEntityTooLargeException):
+            await service.invoke("f", b'"' + b"x" * 6_291_456 + b'"')
+        with pytest.raises(RequestEntityTooLargeException, match="1048576"):
+            await service.invoke("f", b'"' + b"x" * 1_048_576 + b'"', invocation_type="Event")
+        with pytest.raises(InvalidRequestContentException):
+            await service.invoke("f", b"not json")
+        with pytest.raises(ResourceNotFoundException, match="function:nope"):
+            await service.invoke("nope", b"{}")
+        assert (await service.invoke("f", b"{}", invocation_type="DryRun")).status == 204
+        assert backend.started == []
+        queued = await service.invoke("f", b'{"x": 1}', invocation_type="Event")
+        assert queued.status == 202
+        for _ in range(50):
+            if service.functions["f"].stats.invocations:
+                break
+            await asyncio.sleep(0.01)
+        assert service.functions["f"].stats.invocations == 1
+        assert json.loads((await service.invoke("f", b"")).payload) == {}
+
+    run({"f": FakeFunction()}, body)
+
+
+def test_update_configuration_drains_old_environments() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        await service.invoke("f", b"{}")
+        await service.update_configuration("f", {"MemorySize": 1769})
+        assert not backend.started[0].alive, "idle environments of the old config are gone"
+        out = await service.invoke("f", b"{}")
+        assert out.report is not None and out.report.memory_mb == 1769
+        assert backend.started[1].spec.memory_mb == 1769
+        assert backend.started[1].spec.vcpus == pytest.approx(1.0)
+
+    run({"f": FakeFunction()}, body, host_cpus=2)
+
+
+def test_idle_environments_are_reaped_after_the_keep_alive() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        await service.invoke("f", b"{}")
+        for _ in range(100):
+            if not backend.started[0].alive:
+                break
+            await asyncio.sleep(0.02)
+        assert not backend.started[0].alive
+        assert service.functions["f"].idle == []
+
+    run({"f": FakeFunction()}, body, keep_alive_s=0.05)
+
+
+def test_capped_cpu_is_said_in_the_log() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        await service.invoke("f", b"{}")
+        text = "\n".join(line for _, line in service.functions["f"].log.recent)
+        assert "CPU capped at 2.00 vCPU (the tier gets 5.79 on Lambda)" in text
+
+    run({"f": FakeFunction()}, body, {"f": {"memory_mb": 10240}}, host_cpus=2)

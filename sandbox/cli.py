@@ -49,6 +49,7 @@ def main() -> None:
     default=None,
     help="Use this AWS endpoint (e.g. LocalStack) instead of the embedded moto server.",
 )
+@click.option("--no-aws", is_flag=True, help="Start no AWS side (functions that call none).")
 @click.option("--function", "only", multiple=True, help="Serve only this function (repeatable).")
 @click.option(
     "--account-concurrency",
@@ -62,6 +63,7 @@ def up(
     host: str,
     port: int,
     aws_endpoint: str | None,
+    no_aws: bool,
     only: tuple[str, ...],
     account_concurrency: int | None,
     keep_alive: float | None,
@@ -75,6 +77,7 @@ def up(
         port=port,
         only=list(only) or None,
         aws_endpoint=aws_endpoint,
+        embedded_aws=not no_aws,
         account_concurrency=account_concurrency,
         keep_alive_s=keep_alive,
     )

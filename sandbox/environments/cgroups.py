@@ -31,11 +31,26 @@ def _write(path: Path, value: str) -> None:
         raise BackendError(f"cannot write {value!r} to {path}: {exc.strerror or exc}") from exc
 
 
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
+class _IntFile:
+    """A cgroup counter kept open and re-read with pread: no open/close per invoke."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def read(self) -> int | None:
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY)
+            return int(os.pread(self._fd, 64, 0).split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
 
 def _pids(procs_file: Path) -> list[int]:
@@ -111,13 +126,14 @@ class CgroupDriver(ABC):
 class _V1Group(Cgroup):
     def __init__(self, dirs: dict[str, Path]) -> None:
         self.dirs = dirs
+        self._peak = _IntFile(dirs["memory"] / "memory.max_usage_in_bytes")
 
     @property
     def procs_files(self) -> list[Path]:
         return [d / "cgroup.procs" for d in self.dirs.values()]
 
     def peak_memory_bytes(self) -> int | None:
-        return _read_int(self.dirs["memory"] / "memory.max_usage_in_bytes")
+        return self._peak.read()
 
     def oom_killed(self) -> bool:
         try:
@@ -133,6 +149,7 @@ class _V1Group(Cgroup):
         return _kill_once(self.dirs["memory"] / "cgroup.procs")
 
     def remove(self) -> bool:
+        self._peak.close()
         return all([_rmdir(d) for d in self.dirs.values()])
 
 
@@ -185,13 +202,14 @@ class CgroupV1Driver(CgroupDriver):
 class _V2Group(Cgroup):
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._peak = _IntFile(path / "memory.peak")
 
     @property
     def procs_files(self) -> list[Path]:
         return [self.path / "cgroup.procs"]
 
     def peak_memory_bytes(self) -> int | None:
-        return _read_int(self.path / "memory.peak")
+        return self._peak.read()
 
     def oom_killed(self) -> bool:
         try:
@@ -210,6 +228,7 @@ class _V2Group(Cgroup):
         return _kill_once(self.path / "cgroup.procs")
 
     def remove(self) -> bool:
+        self._peak.close()
         return _rmdir(self.path)
 
 

@@ -6,12 +6,13 @@ environment gets a port of its own; a request is routed by the local port it arr
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 from aiohttp import web
 
 from sandbox.runtime_api.channel import RuntimeChannel
-from sandbox.runtime_api.endpoints import routes
+from sandbox.runtime_api.endpoints import dispatcher
 
 __all__ = ["RuntimeAPIServer"]
 
@@ -21,18 +22,36 @@ class RuntimeAPIServer:
         self.host = host
         self._channels: dict[int, RuntimeChannel] = {}
         self._sites: dict[int, web.SockSite] = {}
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
 
-    def _lookup(self, request: web.Request) -> RuntimeChannel | None:
+    def _lookup(self, request: web.BaseRequest) -> RuntimeChannel | None:
+        # The runtime client sends Host: 127.0.0.1:<port>, the port we gave it; reading the
+        # header is cheaper than asking the socket. The socket decides when the header is odd.
+        _, _, port = request.host.rpartition(":")
+        if port.isdigit():
+            channel = self._channels.get(int(port))
+            if channel is not None:
+                return channel
         transport = request.transport
         if transport is None:
             return None
         return self._channels.get(transport.get_extra_info("sockname")[1])
 
+    def _make_request(self, message, payload, protocol, writer, task):  # type: ignore[no-untyped-def]
+        # the low-level server's default caps bodies at 1 MB; responses may be 6 MB and more
+        return web.BaseRequest(
+            message,
+            payload,
+            protocol,
+            writer,
+            task,
+            asyncio.get_running_loop(),
+            client_max_size=1 << 30,
+        )
+
     async def start(self) -> None:
-        app = web.Application(client_max_size=1 << 30)
-        app.add_routes(routes(self._lookup))
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        server = web.Server(dispatcher(self._lookup), request_factory=self._make_request)
+        self._runner = web.ServerRunner(server, access_log=None, handle_signals=False)
         await self._runner.setup()
 
     async def open(self, channel: RuntimeChannel) -> str:

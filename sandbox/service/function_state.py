@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sandbox.definitions import FunctionConfig
 from sandbox.environments.base import Environment
@@ -42,6 +43,7 @@ class FunctionState:
     idle: list[Environment] = field(default_factory=list)  # most recently used last
     busy: set[Environment] = field(default_factory=set)
     in_use: int = 0  # invocations holding a concurrency slot (starting or running)
+    pending: list[tuple[Any, ...]] = field(default_factory=list)  # invokes to finish (logs, pool)
     stats: Stats = field(default_factory=Stats)
 
     @property

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 import uuid
@@ -97,6 +98,8 @@ class LambdaService:
         self._sync_response_bytes = lim.q("payload", "sync_response_bytes")
         self.functions: dict[str, FunctionState] = {}
         self._specs: dict[str, EnvironmentSpec] = {}
+        self._notes: dict[str, tuple[int, str | None]] = {}
+        self._flush_handle: asyncio.TimerHandle | None = None
         self._unreserved_in_use = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
@@ -133,6 +136,7 @@ class LambdaService:
     async def update_configuration(self, name: str, props: dict[str, Any]) -> FunctionState:
         """UpdateFunctionConfiguration: new environments pick the change up; old ones drain."""
         state = self.get(name)
+        self._finish_pending(state)
         fields = validate_update(state.config.source, props, self.limits)
         state.config = state.config.with_updates(**fields)
         state.generation += 1
@@ -298,6 +302,8 @@ class LambdaService:
         init_ms: float | None = None
         env: Environment | None = None
         result: InvocationResult | None = None
+        if state.pending:
+            self._finish_pending(state)
         while state.idle and env is None:
             env = state.idle.pop()
             if not env.alive:
@@ -322,14 +328,16 @@ class LambdaService:
                     client_context=client_context,
                 )
                 future = env.submit(invocation)
+                timer = asyncio.get_running_loop().call_later(
+                    max(remaining, 0.001), _expire, future, request_id, timeout_s
+                )
                 try:
-                    result = await asyncio.wait_for(future, max(remaining, 0.001))
-                except TimeoutError:
-                    result = _timeout(request_id, timeout_s)
+                    result = await future
+                finally:
+                    timer.cancel()
             duration_ms = (time.perf_counter() - t0) * 1000
             if result.error_type == FunctionErrorType.TIMEOUT:
                 await env.kill()
-            lines += env.take_output()
             if not result.is_error and len(result.payload) > self._sync_response_bytes:
                 result = InvocationResult.error(
                     FunctionErrorType.RESPONSE_TOO_LARGE,
@@ -338,25 +346,64 @@ class LambdaService:
                 )
         finally:
             state.busy.discard(env)
-        peak = env.peak_memory_bytes()
         report = Report(
             request_id=request_id,
             duration_ms=duration_ms,
             billed_ms=self.limits.billed_ms(duration_ms, init_ms),
             memory_mb=cfg.memory_mb,
-            max_memory_used_mb=math.ceil(peak / MIB) if peak else 0,
+            max_memory_used_mb=0,
             init_ms=init_ms,
         )
         if result.error_type == FunctionErrorType.TIMEOUT:
             report.status = "timeout"
         elif result.fatal:
             report.status, report.error_type = "error", result.error_type
+        outcome = InvokeOutcome(
+            request_id=request_id,
+            status=200,
+            payload=result.payload,
+            function_error="Unhandled" if result.is_error else None,
+            report=report,
+        )
+        if log_type == "Tail" or result.is_error:
+            self._finish(state, env, result, report, lines)
+            if log_type == "Tail":
+                outcome.log_result = tail_base64(lines)
+        else:
+            # The caller gets its answer first; the log lines, Max Memory Used and the
+            # environment's return to the pool follow in the next loop turn, before any
+            # further request can be read. Lambda writes REPORT after the response too.
+            state.pending.append((env, result, report, lines))
+            asyncio.get_running_loop().call_soon(self._finish_pending, state)
+        return outcome
+
+    def _finish_pending(self, state: FunctionState) -> None:
+        while state.pending:
+            self._finish(state, *state.pending.pop(0))
+
+    def _finish(
+        self,
+        state: FunctionState,
+        env: Environment,
+        result: InvocationResult,
+        report: Report,
+        lines: list[str],
+    ) -> None:
+        """After an invoke: log lines, Max Memory Used, counters, and reuse or replacement."""
+        request_id = report.request_id
+        lines += env.take_output()
+        peak = env.peak_memory_bytes()
+        report.max_memory_used_mb = math.ceil(peak / MIB) if peak else 0
         lines.append(end_line(request_id))
         lines.append(report.line())
-        note = self.fidelity_note(state)
-        if note:
-            lines.append(f"SANDBOX RequestId: {request_id}\t{note}")
+        cached = self._notes.get(state.name)
+        if cached is None or cached[0] != state.generation:
+            cached = (state.generation, self.fidelity_note(state))
+            self._notes[state.name] = cached
+        if cached[1]:
+            lines.append(f"SANDBOX RequestId: {request_id}\t{cached[1]}")
         state.log.write(lines)
+        self._schedule_flush()
         self._account(state, report, result)
         if env.alive and not result.fatal and env.spec.config_generation == state.generation:
             env.last_used = time.monotonic()
@@ -364,14 +411,6 @@ class LambdaService:
             self._ensure_reaper()
         elif env.alive:
             self._spawn(env.kill())
-        return InvokeOutcome(
-            request_id=request_id,
-            status=200,
-            payload=result.payload,
-            function_error="Unhandled" if result.is_error else None,
-            log_result=tail_base64(lines) if log_type == "Tail" else None,
-            report=report,
-        )
 
     async def _cold_start(
         self, state: FunctionState, request_id: str, timeout_s: float
@@ -414,6 +453,16 @@ class LambdaService:
             stats.timeouts += 1
 
     # background work -----------------------------------------------------------------------
+    def _schedule_flush(self) -> None:
+        """Log files are flushed a moment after writes, off the invoke's hot path."""
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(0.2, self._flush_logs)
+
+    def _flush_logs(self) -> None:
+        self._flush_handle = None
+        for state in self.functions.values():
+            state.log.flush()
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -437,6 +486,8 @@ class LambdaService:
     async def close(self) -> None:
         """Kill every environment and stop background work; nothing is left behind."""
         self._closed = True
+        for state in self.functions.values():
+            self._finish_pending(state)
         if self._reaper is not None:
             self._reaper.cancel()
         envs = [e for f in self.functions.values() for e in f.environments()]
@@ -446,9 +497,16 @@ class LambdaService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
         for f in self.functions.values():
             f.log.close()
         await self.backend.close()
+
+
+def _expire(future: asyncio.Future[InvocationResult], request_id: str, timeout_s: float) -> None:
+    if not future.done():
+        future.set_result(_timeout(request_id, timeout_s))
 
 
 def _timeout(request_id: str, timeout_s: float) -> InvocationResult:
@@ -472,8 +530,8 @@ def _init_error(outcome: InitOutcome, request_id: str) -> InvocationResult:
 
 
 def _trace_id() -> str:
-    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
-    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+    rand = os.urandom(20).hex()
+    return f"Root=1-{int(time.time()):08x}-{rand[:24]};Parent={rand[24:]};Sampled=0"
 
 
 def _dir_digest(path: Path) -> tuple[int, str]:

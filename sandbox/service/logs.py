@@ -93,6 +93,9 @@ class LogStream:
                 + f".{int(now % 1 * 1000):03d}Z"
             )
             self._file.write("".join(f"{stamp} {line}\n" for line in lines))
+
+    def flush(self) -> None:
+        if self._file is not None:
             self._file.flush()
 
     def close(self) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
 import threading
 from typing import Any
 
@@ -107,7 +106,8 @@ def test_cpu_scales_with_memory_512_vs_1769(probe_client: Any) -> None:
             invoke(probe_client, "probe-cpu", {"action": "burn", "iterations": 6_000_000})[1]
             for _ in range(3)
         ]
-        return statistics.median(r["seconds"] for r in runs)
+        # the fastest run is the one least disturbed by whatever else the host is doing
+        return min(r["seconds"] for r in runs)
 
     fast = timed(1769)
     slow = timed(512)

@@ -232,7 +232,7 @@ def test_idle_environments_are_reaped_after_the_keep_alive() -> None:
 
 def test_capped_cpu_is_said_in_the_log() -> None:
     async def body(service: LambdaService, backend: FakeBackend) -> None:
-        await service.invoke("f", b"{}")
+        await service.invoke("f", b"{}", log_type="Tail")
         text = "\n".join(line for _, line in service.functions["f"].log.recent)
         assert "CPU capped at 2.00 vCPU (the tier gets 5.79 on Lambda)" in text
 

@@ -231,6 +231,40 @@ def build(function: str | None, functions_dir: Path) -> None:
         _fail(str(exc))
 
 
+@main.group()
+def models() -> None:
+    """Model artifacts of functions that declare `Models` in function.yaml."""
+
+
+@models.command(name="build")
+@click.argument("function", required=False)
+@click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
+def models_build(function: str | None, functions_dir: Path) -> None:
+    """Build (or find in the cache) the model artifacts of FUNCTION, or of every function."""
+    from sandbox.build import dir_size
+    from sandbox.definitions import discover_functions
+    from sandbox.models import ensure_models, model_spec
+
+    try:
+        configs = [c for c in discover_functions(functions_dir) if model_spec(c) is not None]
+        if function:
+            configs = [c for c in configs if c.name == function]
+            if not configs:
+                _fail(f"no function {function!r} with Models in {functions_dir}")
+        for config in configs:
+            with console.status(f"{config.name}: models") as status:
+                path = ensure_models(config, lambda m: status.update(m))
+            assert path is not None
+            size = dir_size(path) / 1e6
+            fits = "fits" if size <= config.ephemeral_mb * 1.048576 else "does NOT fit"
+            console.print(
+                f"[green]{config.name}[/]: {size:.1f} MB in {path} ({fits} in its "
+                f"{config.ephemeral_mb} MB /tmp)"
+            )
+    except SandboxError as exc:
+        _fail(str(exc))
+
+
 @main.command(name="ls")
 @click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
 def list_functions(functions_dir: Path) -> None:

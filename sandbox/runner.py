@@ -21,6 +21,7 @@ from sandbox.definitions import FunctionConfig, discover_functions
 from sandbox.environments.process import ProcessBackend
 from sandbox.faces.app import Gateway
 from sandbox.limits import load_limits
+from sandbox.models import ensure_models, upload_models
 from sandbox.service.lambda_service import LambdaService
 from sandbox.service.runtime_env import AwsSide
 
@@ -67,6 +68,7 @@ class Sandbox:
         self.service: LambdaService | None = None
         self.gateway: Gateway | None = None
         self.bundles: dict[str, Bundle] = {}
+        self.models: dict[str, Path] = {}  # function -> its built model artifacts
 
     @property
     def url(self) -> str:
@@ -96,12 +98,19 @@ class Sandbox:
         for config in configs:
             bundle = await asyncio.to_thread(build_bundle, config, build_root, say, limits)
             self.bundles[config.name] = bundle
+            artifacts = await asyncio.to_thread(ensure_models, config, say)
+            if artifacts is not None:
+                self.models[config.name] = artifacts
         endpoint = opts.aws_endpoint
         if endpoint is None and opts.embedded_aws:
             say("starting the embedded AWS side (moto server)")
             self.aws = EmbeddedAws(opts.host)
             await asyncio.to_thread(self.aws.start)
             endpoint = self.aws.endpoint_url
+        if endpoint is not None:
+            by_name = {c.name: c for c in configs}
+            for name, artifacts in self.models.items():
+                await asyncio.to_thread(upload_models, by_name[name], artifacts, endpoint, say)
         backend = ProcessBackend(
             opts.state_dir, self.session, limits.q("payload", "sync_response_bytes")
         )

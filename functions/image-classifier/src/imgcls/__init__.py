@@ -1,0 +1,1 @@
+"""Image classifier internals: preprocessing, model loading, event handling."""

@@ -241,7 +241,6 @@ def models() -> None:
 @click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
 def models_build(function: str | None, functions_dir: Path) -> None:
     """Build (or find in the cache) the model artifacts of FUNCTION, or of every function."""
-    from sandbox.build import dir_size
     from sandbox.definitions import discover_functions
     from sandbox.models import ensure_models, model_spec
 
@@ -255,7 +254,9 @@ def models_build(function: str | None, functions_dir: Path) -> None:
             with console.status(f"{config.name}: models") as status:
                 path = ensure_models(config, lambda m: status.update(m))
             assert path is not None
-            size = dir_size(path) / 1e6
+            spec = model_spec(config)
+            assert spec is not None
+            size = sum((path / a).stat().st_size for a in spec.artifacts) / 1e6
             fits = "fits" if size <= config.ephemeral_mb * 1.048576 else "does NOT fit"
             console.print(
                 f"[green]{config.name}[/]: {size:.1f} MB in {path} ({fits} in its "
@@ -279,8 +280,8 @@ def list_functions(functions_dir: Path) -> None:
         _fail(str(exc))
         return
     table = Table()
+    table.add_column("function", no_wrap=True)
     for col in (
-        "function",
         "handler",
         "runtime",
         "memory",

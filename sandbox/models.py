@@ -143,6 +143,7 @@ def ensure_models(config: FunctionConfig, progress: Progress | None = None) -> P
             missing = [a for a in spec.artifacts if not (staging / a).is_file()]
             raise BuildError(f"{spec.function}: the build did not write {missing}")
         if not _complete(spec, target):
+            staging.chmod(0o755)  # mkdtemp makes 0700; functions may run as another user
             shutil.rmtree(target, ignore_errors=True)
             os.replace(staging, target)
     finally:

@@ -40,7 +40,7 @@ def sandbox(pytestconfig: pytest.Config) -> Iterator[SandboxThread]:
         thread.stop()
 
 
-def make_lambda_client(url: str) -> Any:
+def make_lambda_client(url: str, *, validate: bool = True) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -50,7 +50,12 @@ def make_lambda_client(url: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}, read_timeout=960, connect_timeout=10),
+        config=Config(
+            retries={"max_attempts": 1},
+            read_timeout=960,
+            connect_timeout=10,
+            parameter_validation=validate,
+        ),
     )
 
 

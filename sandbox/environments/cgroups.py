@@ -121,6 +121,10 @@ class CgroupDriver(ABC):
     def reap_stale(self, is_alive: Callable[[str], bool]) -> int:
         """Kill and remove the groups of dead sessions; returns how many were removed."""
 
+    @abstractmethod
+    def remove_session(self, session: str) -> None:
+        """Remove the session's (empty) parent group at shutdown."""
+
 
 # ---------------------------------------------------------------------------- cgroup v1
 class _V1Group(Cgroup):
@@ -158,6 +162,10 @@ class CgroupV1Driver(CgroupDriver):
 
     def __init__(self, bases: dict[str, Path]) -> None:
         self.bases = bases  # controller -> the sandbox's parent dir in that hierarchy
+
+    def remove_session(self, session: str) -> None:
+        for base in self.bases.values():
+            _rmdir(base / ROOT_NAME / session)
 
     def create(
         self, session: str, env_id: str, memory_bytes: int, vcpus: float, pids_max: int
@@ -236,6 +244,9 @@ class CgroupV2Driver(CgroupDriver):
     def __init__(self, base: Path, delegated: bool) -> None:
         self.base = base
         self.version = "v2 (delegated)" if delegated else "v2"
+
+    def remove_session(self, session: str) -> None:
+        _rmdir(self.base / ROOT_NAME / session)
 
     def _enable(self, path: Path) -> None:
         _write(path / "cgroup.subtree_control", "+memory +cpu +pids")

@@ -376,6 +376,8 @@ class ProcessBackend(Backend):
 
     async def close(self) -> None:
         await self.runtime_server.stop()
+        if self._cgroups is not None:
+            self._cgroups.remove_session(self.session)
         with contextlib.suppress(OSError):
             shutil.rmtree(self.state_dir / self.session)
 

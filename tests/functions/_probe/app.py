@@ -64,6 +64,8 @@ def handler(event, context):
         raise ValueError(event.get("message", "bad value"))
     if action == "exit":
         os._exit(int(event.get("code", 3)))
+    if action == "getenv":
+        return {event["name"]: os.environ.get(event["name"])}
     if action == "env":
         return {
             k: v for k, v in os.environ.items() if k.startswith(("AWS_", "LAMBDA_", "_H", "TZ"))

@@ -1,0 +1,1 @@
+"""Run-time code of the sentiment function: artifacts, classifier, events (no torch)."""

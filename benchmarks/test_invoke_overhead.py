@@ -9,14 +9,19 @@ throughput >= 1.5x RIE's.
 
 from __future__ import annotations
 
+import json
 import statistics
-import threading
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from benchmarks.conftest import Client, Rie, sandbox_client
 
+ROOT = Path(__file__).parents[1]
+INVOKE_PATH = "/2015-03-31/functions/{}/invocations"
+RIE_PATH = INVOKE_PATH.format("function")
 ROUNDS = 10
 PER_ROUND = 200
 
@@ -60,46 +65,35 @@ def test_sequential_p50_sandbox_vs_rie(benchmark: Any, bench_sandbox: Any, rie: 
     assert p50_ours <= p50_rie, f"sandbox p50 {p50_ours:.3f} ms > RIE p50 {p50_rie:.3f} ms"
 
 
-def _throughput(
-    make_client: Callable[[], Client], clients: int, seconds: float
-) -> dict[str, float]:
-    ok = [0] * clients
-    errors = [0] * clients
-    stop = time.perf_counter() + seconds
-
-    def worker(i: int) -> None:
-        client = make_client()
-        while time.perf_counter() < stop:
-            try:
-                client.invoke()
-                ok[i] += 1
-            except Exception:  # the RIE answers errors, or drops the connection, when busy
-                errors[i] += 1
-                client.close()
-                client = make_client()
-        client.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return {"per_second": sum(ok) / seconds, "ok": sum(ok), "errors": sum(errors)}
+def _throughput(port: int, path: str, clients: int, seconds: float) -> dict[str, float]:
+    """Invokes per second from `clients` client processes started together."""
+    start_at = time.time() + 1.0
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.load_client", "127.0.0.1", str(port), path,
+             str(seconds), str(start_at)],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )
+        for _ in range(clients)
+    ]  # fmt: skip
+    results = [json.loads(p.communicate(timeout=seconds + 60)[0]) for p in procs]
+    ok = sum(r["ok"] for r in results)
+    return {"per_second": ok / seconds, "ok": ok, "errors": sum(r["errors"] for r in results)}
 
 
 def test_two_client_throughput_sandbox_vs_rie(benchmark: Any, bench_sandbox: Any, rie: Rie) -> None:
     warm = sandbox_client(bench_sandbox, "noop")
     _latencies(warm, 100)
     warm.close()
-    ours = _throughput(lambda: sandbox_client(bench_sandbox, "noop"), 2, 5.0)
-    theirs = _throughput(rie.client, 2, 5.0)
+    ours = _throughput(bench_sandbox.port, INVOKE_PATH.format("noop"), 2, 5.0)
+    theirs = _throughput(rie.port, RIE_PATH, 2, 5.0)
     rie_survived = rie.alive()
     # The RIE serves one invoke at a time and may crash when two arrive together: then its
     # best case, one client in a fresh RIE, is what the sandbox's two clients are held to.
     rie.stop()
     single = Rie()
     try:
-        theirs_single = _throughput(single.client, 1, 5.0)
+        theirs_single = _throughput(single.port, RIE_PATH, 1, 5.0)
     finally:
         single.stop()
     rie_best = max(theirs["per_second"], theirs_single["per_second"])

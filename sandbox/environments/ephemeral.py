@@ -10,10 +10,10 @@ Without root the storage is a private directory used as TMPDIR, and marked not e
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -71,13 +71,22 @@ def _mkfs(image: Path, size_bytes: int, owner: tuple[int, int]) -> None:
     subprocess.run(["mkfs.ext4", *opts, str(image)], check=True, capture_output=True)
 
 
-@cache
-def _calibrated_image_bytes(size_mb: int) -> int:
-    """Image size whose ext4 free space is size_mb MiB + slack (found once per size)."""
+_CALIBRATION = threading.Lock()
+_calibrated: dict[int, int] = {}
+
+
+def _calibrated_image_bytes(size_mb: int, workdir: Path) -> int:
+    """Image size whose ext4 free space is size_mb MiB + slack (found once per size;
+    concurrent cold starts wait for the first calibration)."""
+    with _CALIBRATION:
+        if size_mb not in _calibrated:
+            _calibrated[size_mb] = _calibrate(size_mb, workdir / "calibrate.img")
+        return _calibrated[size_mb]
+
+
+def _calibrate(size_mb: int, probe: Path) -> int:
     target = size_mb * MIB + _SLACK
     guess = target + target // 100 + 8 * MIB
-    probe_dir = Path(os.environ.get("TMPDIR", "/var/tmp"))
-    probe = probe_dir / f"lambda-sandbox-calibrate-{size_mb}.img"
     try:
         for _ in range(4):
             _mkfs(probe, guess, (0, 0))
@@ -102,7 +111,7 @@ def prepare_tmp(workdir: Path, size_mb: int, owner: tuple[int, int], use_loop: b
                 shutil.chown(tmp, owner[0], owner[1])
             return TmpStorage(enforced=False, image=None, directory=workdir)
         image = workdir / "tmp.ext4"
-        _mkfs(image, _calibrated_image_bytes(size_mb), owner)
+        _mkfs(image, _calibrated_image_bytes(size_mb, workdir), owner)
         return TmpStorage(enforced=True, image=image, directory=workdir)
     except (OSError, subprocess.CalledProcessError) as exc:
         raise BackendError(f"cannot prepare /tmp storage in {workdir}: {exc}") from exc

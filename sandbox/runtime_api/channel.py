@@ -55,14 +55,17 @@ class RuntimeChannel:
         return self._result is not None and not self._result.done()
 
     # the runtime's side (called by the HTTP endpoints) ------------------------------------
-    async def next(self) -> Invocation:
+    def next(self) -> asyncio.Future[Invocation]:
+        """The next invocation: a done future when one is queued, else one to wait on."""
         if not self.first_next.done():
             self.first_next.set_result(time.monotonic())
+        waiter: asyncio.Future[Invocation] = self._loop.create_future()
         if self._queued is not None:
             invocation, self._queued = self._queued, None
-            return invocation
-        self._waiter = self._loop.create_future()
-        return await self._waiter
+            waiter.set_result(invocation)
+        else:
+            self._waiter = waiter
+        return waiter
 
     def knows(self, request_id: str) -> bool:
         return self.current is not None and self.current.request_id == request_id and self.busy

@@ -1,121 +1,119 @@
 """The Lambda Runtime API (2018-06-01) endpoints, one handler per endpoint.
 
-Each request is routed to the `RuntimeChannel` of the environment whose port it arrived on.
-Status codes and bodies follow the Runtime API documentation (202 Accepted for posts, 400
-for an unknown request id, 413 for an oversize response). This API is on every invoke's path,
-so `dispatch` maps the few fixed paths itself on aiohttp's low-level server (no router, no
-middleware): every layer of Python here shows up in the invoke-overhead benchmark.
+Each handler gets the environment's `RuntimeChannel`, the request and a `Reply` to answer on.
+Status codes and bodies follow the Runtime API documentation: 200 with the event and its
+Lambda-Runtime-* headers for /next, 202 Accepted for the posts, 400 for an unknown request id,
+413 for an oversize response.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
-
-from aiohttp import web
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from sandbox.runtime_api.channel import RuntimeChannel
+from sandbox.types import Invocation
 
-__all__ = ["dispatcher"]
+__all__ = ["Reply", "Request", "dispatch"]
 
 PREFIX = "/2018-06-01/runtime"
-
-ChannelLookup = Callable[[web.BaseRequest], RuntimeChannel | None]
-Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
-
-
-def _error(status: int, error_type: str, message: str) -> web.Response:
-    body = json.dumps({"errorMessage": message, "errorType": error_type})
-    return web.Response(status=status, text=body, content_type="application/json")
+NEXT_PATH = f"{PREFIX}/invocation/next"
+INVOCATION_PREFIX = f"{PREFIX}/invocation/"
+INIT_ERROR_PATH = f"{PREFIX}/init/error"
+ACCEPTED = b'{"status":"OK"}'
 
 
-def _accepted() -> web.Response:
-    return web.Response(status=202, text='{"status":"OK"}', content_type="application/json")
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
 
 
-def dispatcher(lookup: ChannelLookup) -> Handler:
-    """The low-level handler: path -> endpoint, request -> the environment's channel."""
+class Reply(Protocol):
+    def send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None: ...
 
-    async def invocation_next(request: web.BaseRequest, channel: RuntimeChannel) -> web.Response:
-        invocation = await channel.next()
-        return web.Response(body=invocation.payload, headers=invocation.headers())
+    def send_soon(self, status: int, body: bytes) -> None:
+        """Answer in the next loop turn (after what the current one wakes up)."""
 
-    async def invocation_response(
-        request: web.BaseRequest, channel: RuntimeChannel, request_id: str
-    ) -> web.Response:
-        if not channel.knows(request_id):
-            return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id}")
-        size = request.content_length
-        limit = channel.max_response_bytes
-        if size is not None and size > limit:
-            channel.fail(  # the runtime client gives up on a 413: the environment is replaced
-                "Function.ResponseSizeTooLarge",
-                json.dumps(
-                    {
-                        "errorMessage": "Response payload size exceeded maximum allowed "
-                        f"payload size ({limit + 100} bytes).",
-                        "errorType": "Function.ResponseSizeTooLarge",
-                    }
-                ).encode(),
-                fatal=True,
-            )
-            return _error(
-                413,
-                "RequestEntityTooLarge",
-                f"Exceeded maximum allowed payload size ({limit + 100} bytes).",
-            )
-        channel.respond(await request.read())
-        # Let the waiting invoke answer its caller before this 202 goes out: the caller is
-        # the one measuring latency; the runtime only needs the 202 before its next poll.
-        await asyncio.sleep(0)
-        return _accepted()
-
-    async def invocation_error(
-        request: web.BaseRequest, channel: RuntimeChannel, request_id: str
-    ) -> web.Response:
-        if not channel.knows(request_id):
-            return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id}")
-        body = await request.read()
-        channel.fail(_error_type(request, body), body)
-        return _accepted()
-
-    async def init_error(request: web.BaseRequest, channel: RuntimeChannel) -> web.Response:
-        body = await request.read()
-        channel.init_failed(_error_type(request, body), body)
-        return _accepted()
-
-    next_path = f"{PREFIX}/invocation/next"
-    invocation_prefix = f"{PREFIX}/invocation/"
-    init_error_path = f"{PREFIX}/init/error"
-
-    async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
-        channel = lookup(request)
-        if channel is None:
-            return _error(404, "UnknownEnvironment", "No execution environment on this port")
-        path, method = request.path, request.method
-        if path == next_path and method == "GET":
-            return await invocation_next(request, channel)
-        if method == "POST" and path.startswith(invocation_prefix):
-            request_id, _, action = path[len(invocation_prefix) :].partition("/")
-            if action == "response":
-                return await invocation_response(request, channel, request_id)
-            if action == "error":
-                return await invocation_error(request, channel, request_id)
-        if path == init_error_path and method == "POST":
-            return await init_error(request, channel)
-        return _error(404, "NotFound", f"{method} {path} is not a Runtime API endpoint")
-
-    return dispatch
+    def on_invocation(self, waiter: object, send: Callable[[Invocation], None]) -> None: ...
 
 
-def _error_type(request: web.BaseRequest, body: bytes) -> str:
+def _error(reply: Reply, status: int, error_type: str, message: str) -> None:
+    reply.send(status, json.dumps({"errorMessage": message, "errorType": error_type}).encode())
+
+
+def invocation_next(channel: RuntimeChannel, request: Request, reply: Reply) -> None:
+    def send(invocation: Invocation) -> None:
+        reply.send(200, invocation.payload, invocation.headers())
+
+    reply.on_invocation(channel.next(), send)
+
+
+def invocation_response(
+    channel: RuntimeChannel, request: Request, reply: Reply, request_id: str
+) -> None:
+    if not channel.knows(request_id):
+        return _error(reply, 400, "InvalidRequestID", f"Invalid request ID: {request_id}")
+    limit = channel.max_response_bytes
+    if len(request.body) > limit:
+        message = f"Exceeded maximum allowed payload size ({limit + 100} bytes)."
+        body = {
+            "errorMessage": "Response payload size exceeded maximum allowed payload size "
+            f"({limit + 100} bytes).",
+            "errorType": "Function.ResponseSizeTooLarge",
+        }
+        # the runtime client gives up on a 413: the environment is replaced
+        channel.fail("Function.ResponseSizeTooLarge", json.dumps(body).encode(), fatal=True)
+        return _error(reply, 413, "RequestEntityTooLarge", message)
+    channel.respond(request.body)
+    # The waiting invoke answers its caller before this 202 goes out: the caller is the one
+    # measuring latency; the runtime only needs the 202 before its next poll.
+    reply.send_soon(202, ACCEPTED)
+    return None
+
+
+def invocation_error(
+    channel: RuntimeChannel, request: Request, reply: Reply, request_id: str
+) -> None:
+    if not channel.knows(request_id):
+        return _error(reply, 400, "InvalidRequestID", f"Invalid request ID: {request_id}")
+    channel.fail(_error_type(request), request.body)
+    reply.send_soon(202, ACCEPTED)
+    return None
+
+
+def init_error(channel: RuntimeChannel, request: Request, reply: Reply) -> None:
+    channel.init_failed(_error_type(request), request.body)
+    reply.send(202, ACCEPTED)
+
+
+def dispatch(channel: RuntimeChannel, request: Request, reply: Reply) -> None:
+    """Path and method -> endpoint."""
+    method, path = request.method, request.path
+    if method == "GET" and path == NEXT_PATH:
+        return invocation_next(channel, request, reply)
+    if method == "POST" and path.startswith(INVOCATION_PREFIX):
+        request_id, _, action = path[len(INVOCATION_PREFIX) :].partition("/")
+        if action == "response":
+            return invocation_response(channel, request, reply, request_id)
+        if action == "error":
+            return invocation_error(channel, request, reply, request_id)
+    if method == "POST" and path == INIT_ERROR_PATH:
+        return init_error(channel, request, reply)
+    return _error(reply, 404, "NotFound", f"{method} {path} is not a Runtime API endpoint")
+
+
+def _error_type(request: Request) -> str:
     """The error type from Lambda-Runtime-Function-Error-Type, else the body's errorType."""
-    header = request.headers.get("Lambda-Runtime-Function-Error-Type")
+    header = request.headers.get("lambda-runtime-function-error-type")
     if header:
         return header
     try:
-        parsed = json.loads(body or b"{}")
+        parsed = json.loads(request.body or b"{}")
     except ValueError:
         return "Runtime.Unknown"
     if isinstance(parsed, dict) and isinstance(parsed.get("errorType"), str):

@@ -148,7 +148,7 @@ class SandboxProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 900
         while True:
             try:
                 with urllib.request.urlopen(f"{self.url}/_sandbox/info", timeout=2):

@@ -70,12 +70,22 @@ def _throughput(port: int, path: str, clients: int, seconds: float) -> dict[str,
     start_at = time.time() + 1.0
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.load_client", "127.0.0.1", str(port), path,
-             str(seconds), str(start_at)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.load_client",
+                "127.0.0.1",
+                str(port),
+                path,
+                str(seconds),
+                str(start_at),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(clients)
-    ]  # fmt: skip
+    ]
     results = [json.loads(p.communicate(timeout=seconds + 60)[0]) for p in procs]
     ok = sum(r["ok"] for r in results)
     return {"per_second": ok / seconds, "ok": ok, "errors": sum(r["errors"] for r in results)}

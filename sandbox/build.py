@@ -105,29 +105,53 @@ def _link_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True, ignore=_IGNORE, symlinks=True)
 
 
+def _code_digest(code_dir: Path, deps_key: str) -> str:
+    h = hashlib.sha256(deps_key.encode())
+    for root, dirs, files in os.walk(code_dir):
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".pytest_cache", "tests"))
+        for name in sorted(files):
+            if name.endswith(".pyc"):
+                continue
+            path = Path(root) / name
+            h.update(str(path.relative_to(code_dir)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def build_bundle(
     config: FunctionConfig,
     build_root: Path,
     progress: Progress | None = None,
     limits: Limits | None = None,
 ) -> Bundle:
+    """The function's bundle in build_root/<function>/<content hash>/. A bundle is never
+    changed once built: another sandbox of the same project may be running from it."""
     say = progress or (lambda _msg: None)
     lim = limits or load_limits()
     if not config.code_dir.is_dir():
         raise BuildError(f"{config.name}: code folder {config.code_dir} not found")
-    bundle = build_root / config.name
     requirements = _requirements(config)
     deps = _install_deps(requirements, config, build_root / ".deps", say) if requirements else None
-    say(f"{config.name}: assembling bundle")
-    try:
-        shutil.rmtree(bundle, ignore_errors=True)
-        bundle.parent.mkdir(parents=True, exist_ok=True)
-        if deps is not None:
-            _link_tree(deps, bundle)
-            (bundle / ".complete").unlink(missing_ok=True)
-        shutil.copytree(config.code_dir, bundle, dirs_exist_ok=True, ignore=_IGNORE)
-        os.chmod(bundle, 0o755)
-    except OSError as exc:
-        raise BuildError(f"{config.name}: cannot assemble the bundle in {bundle}: {exc}") from exc
+    bundle = build_root / config.name / _code_digest(config.code_dir, deps.name if deps else "")
     limit = lim.q("package", "unzipped_mb") * 1024 * 1024
+    if (bundle / ".sandbox-bundle").exists():
+        return Bundle(config.name, bundle, dir_size(bundle), limit, deps is not None)
+    say(f"{config.name}: assembling bundle")
+    staging = bundle.with_name(f".{bundle.name}.{os.getpid()}")
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        if deps is not None:
+            _link_tree(deps, staging)
+            (staging / ".complete").unlink(missing_ok=True)
+        shutil.copytree(config.code_dir, staging, dirs_exist_ok=True, ignore=_IGNORE)
+        (staging / ".sandbox-bundle").touch()
+        os.chmod(staging, 0o755)
+        os.chmod(staging.parent, 0o755)
+        try:
+            staging.rename(bundle)
+        except OSError:  # built meanwhile by another sandbox of this project
+            shutil.rmtree(staging, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BuildError(f"{config.name}: cannot assemble the bundle in {bundle}: {exc}") from exc
     return Bundle(config.name, bundle, dir_size(bundle), limit, deps is not None)

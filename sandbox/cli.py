@@ -49,6 +49,18 @@ def main() -> None:
     default=None,
     help="Use this AWS endpoint (e.g. LocalStack) instead of the embedded moto server.",
 )
+@click.option(
+    "--api-port",
+    type=int,
+    default=None,
+    help="Port of the API Gateway routes (default: --port + 1).",
+)
+@click.option(
+    "--template",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="An AWS SAM template to read functions from, instead of --functions.",
+)
 @click.option("--no-aws", is_flag=True, help="Start no AWS side (functions that call none).")
 @click.option("--function", "only", multiple=True, help="Serve only this function (repeatable).")
 @click.option(
@@ -64,6 +76,8 @@ def up(
     port: int,
     aws_endpoint: str | None,
     no_aws: bool,
+    api_port: int | None,
+    template: Path | None,
     only: tuple[str, ...],
     account_concurrency: int | None,
     keep_alive: float | None,
@@ -78,6 +92,8 @@ def up(
         only=list(only) or None,
         aws_endpoint=aws_endpoint,
         embedded_aws=not no_aws,
+        api_port=api_port,
+        template=template,
         account_concurrency=account_concurrency,
         keep_alive_s=keep_alive,
     )
@@ -138,6 +154,12 @@ def _print_endpoints(sandbox: object) -> None:
             f"POST {sandbox.url}/2015-03-31/functions/{name}/invocations",
         )
     console.print(table)
+    gateway = sandbox.gateway
+    assert gateway is not None
+    if gateway.api_url:
+        console.print(f"API Gateway routes on {gateway.api_url}")
+    for name, url in gateway.function_urls.items():
+        console.print(f"function URL of {name}: {url}")
     console.print(f"limits enforced: {enforcement.summary()}")
     for note in enforcement.notes:
         console.print(f"[bold yellow]WARNING:[/] {note}")
@@ -305,6 +327,75 @@ def list_functions(functions_dir: Path) -> None:
             "yes" if c.function_url is not None else "-",
         )
     console.print(table)
+
+
+# --------------------------------------------------------------------------------- stats
+@main.command()
+@click.option("--endpoint", default=None, help="A running sandbox (default: `sandbox up`'s).")
+@click.option("--watch", "-w", is_flag=True, help="Refresh every second.")
+def stats(endpoint: str | None, watch: bool) -> None:
+    """Per-function metrics, CloudWatch-style: invocations, errors, throttles, durations."""
+    import urllib.request
+
+    from rich.live import Live
+
+    url = endpoint or _running_url()
+    if url is None:
+        _fail("no running sandbox here: start `sandbox up`, or pass --endpoint")
+        return
+
+    def table() -> Table:
+        with urllib.request.urlopen(f"{url}/_sandbox/metrics", timeout=5) as resp:
+            data = json.load(resp)
+        t = Table(title=f"{url}  {time.strftime('%H:%M:%S')}")
+        for col in (
+            "function",
+            "invocations",
+            "errors",
+            "throttles",
+            "cold starts",
+            "concurrent (max)",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "init p50 ms",
+            "max mem MB",
+            "envs idle/busy",
+        ):
+            t.add_column(col, no_wrap=col == "function")
+
+        def ms(v: float | None) -> str:
+            return "-" if v is None else f"{v:.1f}"
+
+        for name, m in data.items():
+            t.add_row(
+                name,
+                str(m["Invocations"]),
+                str(m["Errors"]),
+                str(m["Throttles"]),
+                str(m["ColdStarts"]),
+                f"{m['ConcurrentExecutions']} ({m['MaxConcurrentExecutions']})",
+                ms(m["Duration"]["p50"]),
+                ms(m["Duration"]["p95"]),
+                ms(m["Duration"]["p99"]),
+                ms(m["InitDuration"]["p50"]),
+                ms(m["MaxMemoryUsed"]["max"]),
+                f"{m['Environments']['idle']}/{m['Environments']['busy']}",
+            )
+        return t
+
+    try:
+        if not watch:
+            console.print(table())
+            return
+        with Live(table(), console=console, refresh_per_second=2) as live:
+            while True:
+                time.sleep(1)
+                live.update(table())
+    except KeyboardInterrupt:
+        return
+    except OSError as exc:
+        _fail(f"cannot read metrics from {url}: {exc}")
 
 
 # ---------------------------------------------------------------------------------- logs

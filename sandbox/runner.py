@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sandbox.aws_side import EmbeddedAws
 from sandbox.build import Bundle, build_bundle
-from sandbox.definitions import FunctionConfig, discover_functions
+from sandbox.definitions import FunctionConfig, discover_functions, load_sam_template
 from sandbox.environments.process import ProcessBackend
 from sandbox.faces.app import Gateway
 from sandbox.limits import load_limits
@@ -48,6 +48,8 @@ class SandboxOptions:
     functions_dir: Path = Path("functions")
     host: str = "127.0.0.1"
     port: int = 9000
+    api_port: int | None = None  # API Gateway routes; default port + 1 (or free when port is 0)
+    template: Path | None = None  # an AWS SAM template instead of functions_dir
     only: list[str] | None = None  # serve only these functions
     aws_endpoint: str | None = None  # None: start the embedded moto server
     embedded_aws: bool = True
@@ -77,9 +79,12 @@ class Sandbox:
 
     def _configs(self) -> list[FunctionConfig]:
         opts = self.options
-        configs = (
-            opts.configs if opts.configs is not None else discover_functions(opts.functions_dir)
-        )
+        if opts.configs is not None:
+            configs = opts.configs
+        elif opts.template is not None:
+            configs = load_sam_template(opts.template)
+        else:
+            configs = discover_functions(opts.functions_dir)
         if opts.only:
             missing = set(opts.only) - {c.name for c in configs}
             if missing:
@@ -128,7 +133,7 @@ class Sandbox:
         )
         for config in configs:
             self.service.register(config, self.bundles[config.name].path)
-        self.gateway = Gateway(self.service, opts.host, opts.port)
+        self.gateway = Gateway(self.service, opts.host, opts.port, opts.api_port)
         await self.gateway.start()
 
     async def stop(self) -> None:
@@ -159,6 +164,11 @@ class SandboxThread:
     def service(self) -> LambdaService:
         assert self.sandbox.service is not None
         return self.sandbox.service
+
+    @property
+    def gateway(self) -> Gateway:
+        assert self.sandbox.gateway is not None
+        return self.sandbox.gateway
 
     def start(self, progress: Progress | None = None, timeout_s: float = 600) -> SandboxThread:
         self._thread = threading.Thread(

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from sandbox.exceptions import LambdaAPIError, ServiceException
 from sandbox.faces import lambda_api
+from sandbox.faces.metrics import metrics_routes
 from sandbox.service.lambda_service import LambdaService
 
 __all__ = ["Gateway", "build_app"]
@@ -57,14 +58,7 @@ def _sandbox_routes(service: LambdaService) -> list[web.RouteDef]:
                     "vcpus": service.spec(f).vcpus,
                     "fidelity_note": service.fidelity_note(f),
                     "environments": {"idle": len(f.idle), "busy": len(f.busy)},
-                    "stats": {
-                        "invocations": f.stats.invocations,
-                        "errors": f.stats.errors,
-                        "throttles": f.stats.throttles,
-                        "timeouts": f.stats.timeouts,
-                        "cold_starts": f.stats.cold_starts,
-                        "max_concurrency": f.stats.max_concurrency,
-                    },
+                    "metrics": f.metrics(),
                 }
                 for name, f in service.functions.items()
             },
@@ -84,32 +78,71 @@ def build_app(service: LambdaService) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=64 << 20)
     app.add_routes(lambda_api.routes(service))
     app.add_routes(_sandbox_routes(service))
+    app.add_routes(metrics_routes(service))
     return app
 
 
-class Gateway:
-    """Serves the application on host:port (port 0 picks a free one)."""
+async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    server = site._server
+    if port == 0 and server is not None and server.sockets:  # type: ignore[union-attr]
+        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, port
 
-    def __init__(self, service: LambdaService, host: str = "127.0.0.1", port: int = 9000) -> None:
+
+class Gateway:
+    """Serves the Lambda API on host:port, API Gateway routes on api_port, and each function
+    URL on a port of its own (port 0 picks free ports; otherwise api_port = port + 1 and
+    function URLs follow from port + 2)."""
+
+    def __init__(
+        self,
+        service: LambdaService,
+        host: str = "127.0.0.1",
+        port: int = 9000,
+        api_port: int | None = None,
+    ) -> None:
         self.service = service
         self.host = host
         self.port = port
-        self._runner: web.AppRunner | None = None
+        self.api_port = api_port if api_port is not None else (port + 1 if port else 0)
+        self.api_url: str | None = None
+        self.function_urls: dict[str, str] = {}
+        self._runners: list[web.AppRunner] = []
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(build_app(self.service), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        server = site._server
-        if self.port == 0 and server is not None and server.sockets:  # type: ignore[union-attr]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        from sandbox.faces.http_faces import api_gateway_app, api_routes, function_url_app
+
+        runner, self.port = await _serve(build_app(self.service), self.host, self.port)
+        self._runners.append(runner)
+        limits = self.service.limits
+        configs = [f.config for f in self.service.functions.values()]
+        routes = api_routes(configs, float(limits.q("api_gateway", "integration_timeout_s")))
+        if routes:
+            max_body = int(limits.q("api_gateway", "payload_mb")) << 20
+            app = api_gateway_app(self.service, routes, max_body)
+            runner, self.api_port = await _serve(app, self.host, self.api_port)
+            self._runners.append(runner)
+            self.api_url = f"http://{self.host}:{self.api_port}"
+        next_port = self.api_port + 1 if self.port and self.api_port else 0
+        max_request = int(limits.q("payload", "sync_request_bytes"))
+        for cfg in configs:
+            if cfg.function_url is None:
+                continue
+            app = function_url_app(self.service, cfg.name, max_request)
+            runner, port = await _serve(app, self.host, next_port)
+            self._runners.append(runner)
+            self.function_urls[cfg.name] = f"http://{self.host}:{port}/"
+            next_port = port + 1 if next_port else 0
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()

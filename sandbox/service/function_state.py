@@ -10,24 +10,9 @@ from typing import Any
 from sandbox.definitions import FunctionConfig
 from sandbox.environments.base import Environment
 from sandbox.service.logs import LogStream
+from sandbox.service.metrics import FunctionMetrics
 
-__all__ = ["FunctionState", "Stats"]
-
-
-@dataclass(slots=True)
-class Stats:
-    """Counters of what the function served, CloudWatch-style."""
-
-    invocations: int = 0
-    errors: int = 0
-    throttles: int = 0
-    timeouts: int = 0
-    cold_starts: int = 0
-    async_queued: int = 0
-    durations_ms: list[float] = field(default_factory=list)
-    init_durations_ms: list[float] = field(default_factory=list)
-    billed_ms_total: int = 0
-    max_concurrency: int = 0
+__all__ = ["FunctionState"]
 
 
 @dataclass(eq=False)
@@ -44,7 +29,7 @@ class FunctionState:
     busy: set[Environment] = field(default_factory=set)
     in_use: int = 0  # invocations holding a concurrency slot (starting or running)
     pending: list[tuple[Any, ...]] = field(default_factory=list)  # invokes to finish (logs, pool)
-    stats: Stats = field(default_factory=Stats)
+    stats: FunctionMetrics = field(default_factory=FunctionMetrics)
 
     @property
     def name(self) -> str:
@@ -56,3 +41,8 @@ class FunctionState:
 
     def environments(self) -> list[Environment]:
         return [*self.idle, *self.busy]
+
+    def metrics(self) -> dict[str, object]:
+        return self.stats.as_cloudwatch(
+            self.in_use, {"idle": len(self.idle), "busy": len(self.busy)}
+        )

@@ -79,8 +79,12 @@ class LambdaService:
         keep_alive_s: float | None = None,
         init_limit_s: float | None = None,
         host_cpus: int | None = None,
+        async_retry_delays_s: tuple[float, ...] = (60.0, 120.0),
+        max_event_age_s: float = 21600.0,
     ) -> None:
         self.backend = backend
+        self.async_retry_delays_s = async_retry_delays_s
+        self.max_event_age_s = max_event_age_s
         self.aws = aws or AwsSide()
         self.limits = limits or load_limits()
         self.logs_dir = logs_dir
@@ -260,7 +264,7 @@ class LambdaService:
             return InvokeOutcome(request_id=str(uuid.uuid4()), status=204)
         if invocation_type == "Event":
             request_id = str(uuid.uuid4())
-            state.stats.async_queued += 1
+            state.stats.async_events_received += 1
             self._spawn(self._run_event(state, payload, request_id))
             return InvokeOutcome(request_id=request_id, status=202)
         self._acquire(state)
@@ -270,23 +274,36 @@ class LambdaService:
             self._release(state)
 
     async def _run_event(self, state: FunctionState, payload: bytes, request_id: str) -> None:
-        """Async invoke: throttles wait and retry; function errors are retried twice."""
-        attempts, delay = 0, 0.5
+        """Async invoke, as Lambda's event queue does it: throttled events wait and retry;
+        a function error is retried twice (after 1 and 2 minutes by default); an event older
+        than the maximum event age, or out of retries, is dropped, counted and logged."""
+        received = time.monotonic()
+        attempts, throttle_wait = 0, 0.5
         while not self._closed:
+            if time.monotonic() - received > self.max_event_age_s:
+                self._drop_event(state, request_id, "the maximum event age passed")
+                return
             try:
                 self._acquire(state)
             except TooManyRequestsException:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                await asyncio.sleep(throttle_wait)
+                throttle_wait = min(throttle_wait * 2, 30.0)
                 continue
             try:
                 outcome = await self._invoke(state, payload, request_id, None, None)
             finally:
                 self._release(state)
-            attempts += 1
-            if outcome.function_error is None or attempts > 2:
+            if outcome.function_error is None:
                 return
-            await asyncio.sleep(delay)
+            if attempts >= len(self.async_retry_delays_s):
+                self._drop_event(state, request_id, f"{attempts + 1} attempts failed")
+                return
+            await asyncio.sleep(self.async_retry_delays_s[attempts])
+            attempts += 1
+
+    def _drop_event(self, state: FunctionState, request_id: str, why: str) -> None:
+        state.stats.async_events_dropped += 1
+        state.log.write([f"SANDBOX RequestId: {request_id}\tasync event dropped: {why}"])
 
     async def _invoke(
         self,
@@ -421,7 +438,7 @@ class LambdaService:
         env = await self._start_env(state)
         outcome = await env.wait_init(self.init_limit_s)
         if outcome is not None and outcome.ok:
-            state.stats.init_durations_ms.append(outcome.duration_ms)
+            state.stats.init_duration.observe(outcome.duration_ms)
             return env, outcome.duration_ms, None, time.perf_counter(), lines
         # INIT timed out (10 s) or failed: Lambda retries it inside the invoke, where it
         # counts against the function timeout ("suppressed init").
@@ -445,7 +462,8 @@ class LambdaService:
     def _account(self, state: FunctionState, report: Report, result: InvocationResult) -> None:
         stats = state.stats
         stats.invocations += 1
-        stats.durations_ms.append(report.duration_ms)
+        stats.duration.observe(report.duration_ms)
+        stats.max_memory_used_mb.observe(report.max_memory_used_mb)
         stats.billed_ms_total += report.billed_ms
         if result.is_error:
             stats.errors += 1

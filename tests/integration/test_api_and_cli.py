@@ -102,10 +102,24 @@ def test_cli_ls_build_and_bad_definition(tmp_path: Path) -> None:
 def test_up_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.cli", "up", "--functions", str(ROOT / "functions"),
-         "--function", "hello", "--port", str(port), "--no-aws"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "sandbox.cli",
+            "up",
+            "--functions",
+            str(ROOT / "functions"),
+            "--function",
+            "hello",
+            "--port",
+            str(port),
+            "--no-aws",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120

@@ -237,3 +237,50 @@ def test_capped_cpu_is_said_in_the_log() -> None:
         assert "CPU capped at 2.00 vCPU (the tier gets 5.79 on Lambda)" in text
 
     run({"f": FakeFunction()}, body, {"f": {"memory_mb": 10240}}, host_cpus=2)
+
+
+def test_async_events_are_retried_twice_then_dropped_and_counted() -> None:
+    calls: list[int] = []
+
+    def flaky(event: Any) -> Any:
+        calls.append(1)
+        raise ValueError("always failing")
+
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        out = await service.invoke("f", b"{}", invocation_type="Event")
+        assert out.status == 202
+        for _ in range(200):
+            if service.functions["f"].stats.async_events_dropped:
+                break
+            await asyncio.sleep(0.01)
+        metrics = service.functions["f"].metrics()
+        assert len(calls) == 3, "the first attempt and two retries"
+        assert metrics["AsyncEventsReceived"] == 1
+        assert metrics["AsyncEventsDropped"] == 1
+        assert metrics["Invocations"] == 3 and metrics["Errors"] == 3
+
+    run({"f": FakeFunction(handler=flaky)}, body, async_retry_delays_s=(0.01, 0.02))
+
+
+def test_metrics_count_a_known_sequence_exactly() -> None:
+    def handler(event: Any) -> Any:
+        if event.get("fail"):
+            raise ValueError("no")
+        return event
+
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        for _ in range(5):
+            await service.invoke("f", b"{}")
+        for _ in range(2):
+            await service.invoke("f", b'{"fail": true}')
+        service.put_concurrency("f", 0)
+        for _ in range(3):
+            with pytest.raises(TooManyRequestsException):
+                await service.invoke("f", b"{}")
+        m = service.functions["f"].metrics()
+        assert (m["Invocations"], m["Errors"], m["Throttles"], m["ColdStarts"]) == (7, 2, 3, 1)
+        assert m["Duration"]["count"] == 7 and m["Duration"]["p50"] is not None
+        assert m["InitDuration"]["count"] == 1
+        assert m["MaxConcurrentExecutions"] == 1
+
+    run({"f": FakeFunction(handler=handler)}, body)

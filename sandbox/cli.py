@@ -329,6 +329,78 @@ def list_functions(functions_dir: Path) -> None:
     console.print(table)
 
 
+# ---------------------------------------------------------------------------------- tune
+@main.command()
+@click.argument("function")
+@click.option(
+    "--memory",
+    default="128,256,512,1024,1769,3008",
+    show_default=True,
+    help="Memory sizes to try, in MB, comma-separated.",
+)
+@click.option("--num", default=10, show_default=True, help="Invocations per memory size.")
+@click.option("--payload", default="{}", help="JSON, or @file to read it from a file.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["cost", "speed", "balanced"]),
+    default="cost",
+    show_default=True,
+)
+@click.option("--balanced-weight", default=0.5, show_default=True, type=float)
+@click.option("--parallel", is_flag=True, help="Invoke each memory size's batch concurrently.")
+@click.option(
+    "--endpoint",
+    default=None,
+    help="A running sandbox (default: `sandbox up`'s, else a throwaway one).",
+)
+@click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default="reports", show_default=True
+)
+def tune(function: str, memory: str, num: int, payload: str, strategy: str,
+         balanced_weight: float, parallel: bool, endpoint: str | None, functions_dir: Path,
+         out_dir: Path) -> None:  # fmt: skip
+    """Find FUNCTION's cheapest / fastest / balanced memory size, like AWS Lambda Power
+    Tuning, locally: each size really limits memory and CPU here."""
+    from rich.progress import Progress
+
+    from sandbox.tune import render_table, tune as run_tune, write_outputs
+
+    data = Path(payload[1:]).read_bytes() if payload.startswith("@") else payload.encode()
+    sizes = [int(m) for m in memory.split(",") if m.strip()]
+    url = endpoint or _running_url()
+    thread = None
+    if url is None:
+        from sandbox.runner import SandboxOptions, SandboxThread
+
+        with console.status("starting a throwaway sandbox"):
+            thread = SandboxThread(
+                SandboxOptions(functions_dir=functions_dir, only=[function], port=0)
+            ).start()
+        url = thread.url
+    try:
+        with Progress(console=console) as bar:
+            task = bar.add_task(f"tuning {function}", total=1.0)
+            result = run_tune(
+                lambda_client(url), function, sizes, num, data, strategy=strategy,
+                balanced_weight=balanced_weight, parallel=parallel,
+                progress=lambda msg, frac: bar.update(task, completed=frac, description=msg),
+            )  # fmt: skip
+        console.print(render_table(result))
+        paths = write_outputs(result, out_dir)
+        if result.ok:
+            console.print(f"[bold green]best ({strategy}): {result.power} MB[/]")
+        else:
+            console.print("[bold red]every memory size failed[/]")
+        for kind, path in paths.items():
+            console.print(f"{kind}: {path}")
+    except (SandboxError, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        if thread is not None:
+            thread.stop()
+
+
 # --------------------------------------------------------------------------------- stats
 @main.command()
 @click.option("--endpoint", default=None, help="A running sandbox (default: `sandbox up`'s).")

@@ -7,7 +7,9 @@ The service hands an `EnvironmentSpec` to a backend to start one execution envir
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ __all__ = [
     "InitOutcome",
     "Invocation",
     "InvocationResult",
+    "ResponseStream",
 ]
 
 
@@ -34,6 +37,7 @@ class EnvironmentSpec:
     environment: dict[str, str]  # the complete environment the runtime process sees
     pids_max: int
     nofile: int
+    cpu_period_us: int = 100_000  # the CFS period the vCPU share is enforced over
     config_generation: int = 0
 
 
@@ -92,6 +96,52 @@ class Invocation:
         return headers
 
 
+class ResponseStream:
+    """A streamed response: the chunks as the runtime sends them, then how the stream ended."""
+
+    def __init__(self, content_type: str, max_bytes: int) -> None:
+        self.content_type = content_type
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.ended: asyncio.Future[tuple[str | None, bytes]] = (
+            asyncio.get_running_loop().create_future()
+        )  # (error type or None, error body)
+
+    def feed(self, data: bytes) -> None:
+        if self.ended.done() or not data:
+            return
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            self.finish(
+                "Function.ResponseSizeTooLarge",
+                json.dumps(
+                    {
+                        "errorType": "Function.ResponseSizeTooLarge",
+                        "errorMessage": "Response payload size exceeded maximum allowed "
+                        f"payload size ({self.max_bytes} bytes).",
+                    }
+                ).encode(),
+            )
+            return
+        self._queue.put_nowait(data)
+
+    def finish(self, error_type: str | None = None, error_body: bytes = b"") -> None:
+        if not self.ended.done():
+            self.ended.set_result((error_type, error_body))
+            self._queue.put_nowait(None)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            yield item
+
+    async def collect(self) -> bytes:
+        return b"".join([chunk async for chunk in self.chunks()])
+
+
 @dataclass(slots=True)
 class InvocationResult:
     """What came back for one invocation: a response payload or a function error."""
@@ -99,6 +149,7 @@ class InvocationResult:
     payload: bytes
     error_type: str | None = None  # set for function errors
     fatal: bool = False  # the environment is gone or must be replaced
+    stream: ResponseStream | None = None  # a streamed response, still arriving
 
     @property
     def is_error(self) -> bool:

@@ -21,7 +21,6 @@ from sandbox.exceptions import BackendError
 __all__ = ["Cgroup", "CgroupDriver", "detect_cgroup_driver"]
 
 ROOT_NAME = "lambda-sandbox"
-CPU_PERIOD_US = 100_000
 
 
 def _write(path: Path, value: str) -> None:
@@ -114,7 +113,13 @@ class CgroupDriver(ABC):
 
     @abstractmethod
     def create(
-        self, session: str, env_id: str, memory_bytes: int, vcpus: float, pids_max: int
+        self,
+        session: str,
+        env_id: str,
+        memory_bytes: int,
+        vcpus: float,
+        pids_max: int,
+        cpu_period_us: int,
     ) -> Cgroup: ...
 
     @abstractmethod
@@ -168,7 +173,13 @@ class CgroupV1Driver(CgroupDriver):
             _rmdir(base / ROOT_NAME / session)
 
     def create(
-        self, session: str, env_id: str, memory_bytes: int, vcpus: float, pids_max: int
+        self,
+        session: str,
+        env_id: str,
+        memory_bytes: int,
+        vcpus: float,
+        pids_max: int,
+        cpu_period_us: int,
     ) -> Cgroup:
         dirs = {c: base / ROOT_NAME / session / env_id for c, base in self.bases.items()}
         try:
@@ -181,8 +192,8 @@ class CgroupV1Driver(CgroupDriver):
         if (mem / "memory.memsw.limit_in_bytes").exists():
             _write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))  # no swap escape
         cpu = dirs["cpu"]
-        _write(cpu / "cpu.cfs_period_us", str(CPU_PERIOD_US))
-        _write(cpu / "cpu.cfs_quota_us", str(max(1000, int(vcpus * CPU_PERIOD_US))))
+        _write(cpu / "cpu.cfs_period_us", str(cpu_period_us))
+        _write(cpu / "cpu.cfs_quota_us", str(max(1000, int(vcpus * cpu_period_us))))
         if "pids" in dirs:
             _write(dirs["pids"] / "pids.max", str(pids_max))
         return _V1Group(dirs)
@@ -252,7 +263,13 @@ class CgroupV2Driver(CgroupDriver):
         _write(path / "cgroup.subtree_control", "+memory +cpu +pids")
 
     def create(
-        self, session: str, env_id: str, memory_bytes: int, vcpus: float, pids_max: int
+        self,
+        session: str,
+        env_id: str,
+        memory_bytes: int,
+        vcpus: float,
+        pids_max: int,
+        cpu_period_us: int,
     ) -> Cgroup:
         root = self.base / ROOT_NAME
         session_dir = root / session
@@ -268,7 +285,7 @@ class CgroupV2Driver(CgroupDriver):
         _write(path / "memory.max", str(memory_bytes))
         if (path / "memory.swap.max").exists():
             _write(path / "memory.swap.max", "0")
-        _write(path / "cpu.max", f"{max(1000, int(vcpus * CPU_PERIOD_US))} {CPU_PERIOD_US}")
+        _write(path / "cpu.max", f"{max(1000, int(vcpus * cpu_period_us))} {cpu_period_us}")
         _write(path / "pids.max", str(pids_max))
         return _V2Group(path)
 

@@ -293,7 +293,12 @@ class ProcessBackend(Backend):
         cgroup = None
         if self._cgroups is not None:
             cgroup = self._cgroups.create(
-                self.session, env_id, spec.memory_mb << 20, spec.vcpus, spec.pids_max
+                self.session,
+                env_id,
+                spec.memory_mb << 20,
+                spec.vcpus,
+                spec.pids_max,
+                spec.cpu_period_us,
             )
         channel = RuntimeChannel(env_id, self.max_response_bytes)
         address = await self.runtime_server.open(channel)

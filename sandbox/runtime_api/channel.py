@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from sandbox.types import Invocation, InvocationResult
+from sandbox.types import Invocation, InvocationResult, ResponseStream
 
 __all__ = ["RuntimeChannel"]
 
@@ -46,6 +46,10 @@ class RuntimeChannel:
 
     def abort(self, result: InvocationResult) -> None:
         """The runtime is gone: answer the invocation in flight (if any) with `result`."""
+        if self._result is not None and self._result.done():
+            done = self._result.result()
+            if done.stream is not None:  # it died mid-stream
+                done.stream.finish(result.error_type, result.payload)
         self._finish(result)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.cancel()
@@ -77,6 +81,12 @@ class RuntimeChannel:
         self._finish(
             InvocationResult(payload=body, error_type=error_type or "Unhandled", fatal=fatal)
         )
+
+    def stream(self, content_type: str, max_bytes: int) -> ResponseStream:
+        """The runtime started a streamed response: the invocation's answer is the stream."""
+        stream = ResponseStream(content_type, max_bytes)
+        self._finish(InvocationResult(payload=b"", stream=stream))
+        return stream
 
     def init_failed(self, error_type: str, body: bytes) -> None:
         self.init_error = (error_type, body)

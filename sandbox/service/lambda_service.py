@@ -179,6 +179,7 @@ class LambdaService:
                 environment=lambda_environment(cfg, self.aws, str(state.bundle_dir), vcpus),
                 pids_max=self.limits.q("execution_environment", "pids_max"),
                 nofile=self.limits.q("execution_environment", "nofile"),
+                cpu_period_us=self.limits.q("cpu", "cfs_period_us"),
                 config_generation=state.generation,
             )
             self._specs[state.name] = spec

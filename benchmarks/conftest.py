@@ -129,9 +129,10 @@ class Rie:
 class SandboxProcess:
     """`sandbox up` in its own process, as users run it (the client is another process)."""
 
-    def __init__(self, functions: Path) -> None:
+    def __init__(self, functions: Path, embedded_aws: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        aws = [] if embedded_aws else ["--no-aws"]
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -142,7 +143,7 @@ class SandboxProcess:
                 str(functions),
                 "--port",
                 str(self.port),
-                "--no-aws",
+                *aws,
             ],
             cwd=HERE.parent,
             stdout=subprocess.DEVNULL,

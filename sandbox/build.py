@@ -39,7 +39,7 @@ class Bundle:
         return self.size_bytes > self.limit_bytes
 
     def describe(self) -> str:
-        mb, limit = self.size_bytes / 1e6, self.limit_bytes / 1e6
+        mb, limit = self.size_bytes / 2**20, self.limit_bytes / 2**20  # Lambda's MB are MiB
         verdict = "OVER Lambda's limit: use an image package" if self.over_limit else "fits"
         return f"{self.function_name}: {mb:.1f} MB of {limit:.0f} MB unzipped ({verdict})"
 
@@ -105,8 +105,21 @@ def _link_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True, ignore=_IGNORE, symlinks=True)
 
 
+_STREAMING_DIR = Path(__file__).parent / "streaming"
+STREAMING_FILES = ("lambda_stream.py", "lambda-stream-wrapper")
+STREAMING_WRAPPER = "lambda-stream-wrapper"
+
+
+def streams(config: FunctionConfig) -> bool:
+    """Does the function stream its response (function URL InvokeMode RESPONSE_STREAM)?"""
+    url = config.function_url or {}
+    return str(url.get("InvokeMode", "BUFFERED")).upper() == "RESPONSE_STREAM"
+
+
 def _code_digest(code_dir: Path, deps_key: str) -> str:
     h = hashlib.sha256(deps_key.encode())
+    for name in STREAMING_FILES:
+        h.update((_STREAMING_DIR / name).read_bytes())
     for root, dirs, files in os.walk(code_dir):
         dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".pytest_cache", "tests"))
         for name in sorted(files):
@@ -144,6 +157,9 @@ def build_bundle(
             _link_tree(deps, staging)
             (staging / ".complete").unlink(missing_ok=True)
         shutil.copytree(config.code_dir, staging, dirs_exist_ok=True, ignore=_IGNORE)
+        if streams(config):
+            for name in STREAMING_FILES:
+                shutil.copy2(_STREAMING_DIR / name, staging / name)
         (staging / ".sandbox-bundle").touch()
         os.chmod(staging, 0o755)
         os.chmod(staging.parent, 0o755)

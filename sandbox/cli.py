@@ -364,7 +364,8 @@ def tune(function: str, memory: str, num: int, payload: str, strategy: str,
     Tuning, locally: each size really limits memory and CPU here."""
     from rich.progress import Progress
 
-    from sandbox.tune import render_table, tune as run_tune, write_outputs
+    from sandbox.tune import render_table, write_outputs
+    from sandbox.tune import tune as run_tune
 
     data = Path(payload[1:]).read_bytes() if payload.startswith("@") else payload.encode()
     sizes = [int(m) for m in memory.split(",") if m.strip()]

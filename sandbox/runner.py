@@ -117,7 +117,10 @@ class Sandbox:
             for name, artifacts in self.models.items():
                 await asyncio.to_thread(upload_models, by_name[name], artifacts, endpoint, say)
         backend = ProcessBackend(
-            opts.state_dir, self.session, limits.q("payload", "sync_response_bytes")
+            opts.state_dir,
+            self.session,
+            limits.q("payload", "sync_response_bytes"),
+            max_stream_bytes=limits.q("payload", "streamed_response_bytes"),
         )
         say("preparing execution environments")
         await backend.open()

@@ -185,18 +185,20 @@ class ProcessBackend(Backend):
         session: str,
         max_response_bytes: int,
         python: str | None = None,
+        max_stream_bytes: int = 200 << 20,
         runtime_host: str = "127.0.0.1",
     ) -> None:
         self.state_dir = state_dir
         self.session = session
         self.max_response_bytes = max_response_bytes
+        self.max_stream_bytes = max_stream_bytes
         self.python = python or sys.executable
         self.runtime_server = RuntimeAPIServer(runtime_host)
         self._cgroups: CgroupDriver | None = None
         self._loop_tmp = False
         self._user: tuple[int, int] | None = None
         self._notes: list[str] = []
-        self._bundle_ok: dict[Path, bool] = {}
+        self._bundle_ok: dict[tuple[Path, str], bool] = {}
         self._layer: Path | None = None
 
     # set-up --------------------------------------------------------------------------------
@@ -226,36 +228,49 @@ class ProcessBackend(Backend):
                 "NOT enforced (needs root, util-linux and e2fsprogs)"
             )
         if root:
-            if self._probe_user(self._layer):
+            found = self._unprivileged_python(self._layer)
+            if found is not None:
                 self._user = UNPRIVILEGED
+                if found != self.python:
+                    self._notes.append(
+                        f"functions run on {found}: user nobody cannot run {self.python}"
+                    )
+                self.python = found
             else:
                 self._notes.append(
                     f"functions run as root: user nobody cannot run {self.python} "
                     "(its folders are not readable by other users)"
                 )
 
-    def _probe_user(self, path: Path) -> bool:
-        """Can the unprivileged user run the interpreter and read `path`?"""
-        if path in self._bundle_ok:
-            return self._bundle_ok[path]
-        uid, gid = UNPRIVILEGED
-        cmd = [
-            "setpriv",
-            f"--reuid={uid}",
-            f"--regid={gid}",
-            "--clear-groups",
-            "--",
+    def _unprivileged_python(self, layer: Path) -> str | None:
+        """An interpreter of the same Python version that user nobody can really exec."""
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        candidates = [
             self.python,
-            "-S",
-            "-c",
-            "import os,sys; os.listdir(sys.argv[1])",
-            str(path),
+            os.path.realpath(self.python),
+            f"/usr/bin/python{version}",
+            f"/usr/local/bin/python{version}",
         ]
+        for candidate in dict.fromkeys(candidates):
+            if Path(candidate).exists() and self._probe_user(layer, candidate):
+                return candidate
+        return None
+
+    def _probe_user(self, path: Path, python: str | None = None) -> bool:
+        """Can the unprivileged user exec the interpreter (from a shell, as the exec wrapper
+        and the launcher do) and read `path`?"""
+        python = python or self.python
+        if (path, python) in self._bundle_ok:
+            return self._bundle_ok[(path, python)]
+        uid, gid = UNPRIVILEGED
+        check = 'exec "$0" -S -c "import os,sys; os.listdir(sys.argv[1])" "$1"'
+        cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
+               "/bin/sh", "-c", check, python, str(path)]  # fmt: skip
         try:
             ok = subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
         except (OSError, subprocess.SubprocessError):
             ok = False
-        self._bundle_ok[path] = ok
+        self._bundle_ok[(path, python)] = ok
         return ok
 
     @property
@@ -300,7 +315,7 @@ class ProcessBackend(Backend):
                 spec.pids_max,
                 spec.cpu_period_us,
             )
-        channel = RuntimeChannel(env_id, self.max_response_bytes)
+        channel = RuntimeChannel(env_id, self.max_response_bytes, self.max_stream_bytes)
         address = await self.runtime_server.open(channel)
         env = ProcessEnvironment(env_id, spec, self, channel, address, cgroup, storage)
         cmd = self._command(spec, cgroup, storage, user, workdir)
@@ -367,6 +382,9 @@ class ProcessBackend(Backend):
         else:
             script.append('exec "$@"')
         runtime = [self.python, "-S", "-m", "awslambdaric", spec.handler]
+        wrapper = spec.environment.get("AWS_LAMBDA_EXEC_WRAPPER")
+        if wrapper:  # Lambda runs the wrapper with the runtime's command line as arguments
+            runtime.insert(0, wrapper)
         launcher = ["/bin/sh", "-c", "\n".join(script), "lambda-runtime", *runtime]
         if storage.image is not None:
             return ["unshare", "--mount", "--propagation", "private", "--", *launcher]

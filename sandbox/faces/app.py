@@ -136,7 +136,10 @@ class Gateway:
         for cfg in configs:
             if cfg.function_url is None:
                 continue
-            app = function_url_app(self.service, cfg.name, max_request)
+            mode = str(cfg.function_url.get("InvokeMode", "BUFFERED")).upper()
+            app = function_url_app(
+                self.service, cfg.name, max_request, streaming=mode == "RESPONSE_STREAM"
+            )
             runner, port = await _serve(app, self.host, next_port)
             self._runners.append(runner)
             self.function_urls[cfg.name] = f"http://{self.host}:{port}/"

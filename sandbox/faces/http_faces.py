@@ -31,6 +31,7 @@ from sandbox.faces.http_events import (
     event_v2,
 )
 from sandbox.service.lambda_service import LambdaService
+from sandbox.types import ResponseStream
 
 __all__ = ["ApiRoute", "api_gateway_app", "api_routes", "function_url_app", "url_id"]
 
@@ -72,7 +73,45 @@ def _respond(answer: HttpAnswer) -> web.Response:
 
 
 # ----------------------------------------------------------------------------- function URLs
-def function_url_app(service: LambdaService, function: str, max_body: int) -> web.Application:
+PRELUDE_CONTENT_TYPE = "application/vnd.awslambda.http-integration-response"
+_PRELUDE_END = b"\0" * 8
+
+
+async def _stream_answer(request: web.Request, stream: ResponseStream) -> web.StreamResponse:
+    """A RESPONSE_STREAM function URL: chunks go out as they arrive. A stream that starts with
+    Lambda's HTTP-integration prelude (JSON, then 8 NUL bytes) sets status and headers."""
+    chunks = stream.chunks()
+    status, headers, first = 200, [("content-type", stream.content_type)], b""
+    if stream.content_type == PRELUDE_CONTENT_TYPE:
+        buffered = b""
+        async for chunk in chunks:
+            buffered += chunk
+            if _PRELUDE_END in buffered:
+                break
+        prelude, _, first = buffered.partition(_PRELUDE_END)
+        try:
+            meta = json.loads(prelude or b"{}")
+            status = int(meta.get("statusCode", 200))
+            headers = [(str(k), str(v)) for k, v in (meta.get("headers") or {}).items()]
+            headers += [("set-cookie", str(c)) for c in meta.get("cookies") or []]
+        except (ValueError, TypeError, AttributeError):
+            status, headers = 502, []
+    response = web.StreamResponse(status=status)
+    for key, value in headers:
+        response.headers.add(key, value)
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    if first:
+        await response.write(first)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+def function_url_app(
+    service: LambdaService, function: str, max_body: int, streaming: bool = False
+) -> web.Application:
     domain = f"{url_id(function)}.lambda-url.{service.aws.region}.on.aws"
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -87,12 +126,42 @@ def function_url_app(service: LambdaService, function: str, max_body: int) -> we
             domain_name=domain,
             account_id=service.aws.account_id,
         )
+        body = json.dumps(event).encode()
+        if streaming:
+            return await _invoke_streaming(request, body)
         try:
-            outcome = await service.invoke(function, json.dumps(event).encode())
+            outcome = await service.invoke(function, body)
         except TooManyRequestsException as exc:
             return web.Response(
                 status=429, text=json.dumps(exc.body()), content_type="application/json"
             )
+        except LambdaAPIError as exc:
+            return web.Response(status=exc.status, text=json.dumps(exc.body()))
+        if outcome.function_error:
+            return web.Response(status=502, text="Internal Server Error")
+        try:
+            return _respond(answer_v2(outcome.payload))
+        except MalformedResponse:
+            return web.Response(status=502, text="Internal Server Error")
+
+    async def _invoke_streaming(request: web.Request, body: bytes) -> web.StreamResponse:
+        started: asyncio.Future[ResponseStream] = asyncio.get_running_loop().create_future()
+
+        def on_stream(stream: ResponseStream) -> None:
+            if not started.done():
+                started.set_result(stream)
+
+        task = asyncio.ensure_future(service.invoke(function, body, on_stream=on_stream))
+        await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED)
+        if started.done():
+            response = await _stream_answer(request, started.result())
+            await task
+            return response
+        started.cancel()
+        try:
+            outcome = task.result()
+        except TooManyRequestsException as exc:
+            return web.Response(status=429, text=json.dumps(exc.body()))
         except LambdaAPIError as exc:
             return web.Response(status=exc.status, text=json.dumps(exc.body()))
         if outcome.function_error:

@@ -8,6 +8,7 @@ the `x-amzn-ErrorType` header that botocore reads the error code from.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -15,13 +16,16 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.exceptions import ConfigError, InvalidParameterValueException, LambdaAPIError
+from sandbox.faces.eventstream import invoke_complete, payload_chunk
 from sandbox.service.function_state import FunctionState
 from sandbox.service.lambda_service import LambdaService
+from sandbox.types import ResponseStream
 
 __all__ = ["OPERATIONS", "function_configuration", "render_error", "routes"]
 
 OPERATIONS = (
     "Invoke",
+    "InvokeWithResponseStream",
     "ListFunctions",
     "GetFunction",
     "GetFunctionConfiguration",
@@ -114,6 +118,56 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
             content_type="application/json" if outcome.status == 200 else None,
         )
 
+    async def invoke_with_response_stream(request: web.Request) -> web.StreamResponse:
+        """InvokeWithResponseStream: PayloadChunk events as the function streams, then
+        InvokeComplete (with the error, if any, and the log tail when asked for)."""
+        headers = request.headers
+        loop = asyncio.get_running_loop()
+        started: asyncio.Future[ResponseStream] = loop.create_future()
+
+        def on_stream(stream: ResponseStream) -> None:
+            if not started.done():
+                started.set_result(stream)
+
+        task = asyncio.ensure_future(
+            service.invoke(
+                request.match_info["name"],
+                await request.read(),
+                invocation_type=headers.get("X-Amz-Invocation-Type", "RequestResponse"),
+                log_type=headers.get("X-Amz-Log-Type"),
+                client_context=headers.get("X-Amz-Client-Context"),
+                on_stream=on_stream,
+            )
+        )
+        await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED)
+        if task.done() and task.exception() is not None:
+            started.cancel()
+            raise task.exception()  # type: ignore[misc]  # an API error: 404, 413, 429, ...
+        response = web.StreamResponse(
+            status=200,
+            headers={
+                "Content-Type": "application/vnd.amazon.eventstream",
+                "X-Amz-Executed-Version": "$LATEST",
+            },
+        )
+        await response.prepare(request)
+        if started.done():
+            async for chunk in started.result().chunks():
+                await response.write(payload_chunk(chunk))
+        outcome = await task
+        if not started.done() and outcome.payload and not outcome.function_error:
+            await response.write(payload_chunk(outcome.payload))  # a function that did not stream
+        error_code = error_details = None
+        if outcome.function_error:
+            try:
+                error = json.loads(outcome.payload)
+                error_code, error_details = error.get("errorType"), error.get("errorMessage")
+            except (ValueError, AttributeError):
+                error_code = outcome.function_error
+        await response.write(invoke_complete(error_code, error_details, outcome.log_result))
+        await response.write_eof()
+        return response
+
     async def list_functions(request: web.Request) -> web.Response:
         configs = [function_configuration(f) for f in service.functions.values()]
         return _json({"Functions": configs})
@@ -188,6 +242,10 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
 
     return [
         web.post("/2015-03-31/functions/{name}/invocations", invoke),
+        web.post(
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            invoke_with_response_stream,
+        ),
         web.get("/2015-03-31/functions/", list_functions),
         web.get("/2015-03-31/functions", list_functions),
         web.get("/2015-03-31/functions/{name}", get_function),

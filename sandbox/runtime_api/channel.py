@@ -16,10 +16,13 @@ __all__ = ["RuntimeChannel"]
 
 
 class RuntimeChannel:
-    def __init__(self, env_id: str, max_response_bytes: int) -> None:
+    def __init__(
+        self, env_id: str, max_response_bytes: int, max_stream_bytes: int = 200 << 20
+    ) -> None:
         loop = asyncio.get_running_loop()
         self.env_id = env_id
         self.max_response_bytes = max_response_bytes
+        self.max_stream_bytes = max_stream_bytes
         self.first_next: asyncio.Future[float] = loop.create_future()  # monotonic time
         self.init_error: tuple[str, bytes] | None = None  # (errorType, body)
         self._loop = loop

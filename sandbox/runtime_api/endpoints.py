@@ -8,15 +8,16 @@ Lambda-Runtime-* headers for /next, 202 Accepted for the posts, 400 for an unkno
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from sandbox.runtime_api.channel import RuntimeChannel
-from sandbox.types import Invocation
+from sandbox.types import Invocation, ResponseStream
 
-__all__ = ["Reply", "Request", "dispatch"]
+__all__ = ["Reply", "Request", "dispatch", "finish_stream", "start_stream"]
 
 PREFIX = "/2018-06-01/runtime"
 NEXT_PATH = f"{PREFIX}/invocation/next"
@@ -74,6 +75,31 @@ def invocation_response(
     # measuring latency; the runtime only needs the 202 before its next poll.
     reply.send_soon(202, ACCEPTED)
     return None
+
+
+def start_stream(
+    channel: RuntimeChannel, path: str, headers: dict[str, str]
+) -> ResponseStream | None:
+    """POST .../response with Lambda-Runtime-Function-Response-Mode: streaming: the body is
+    passed on chunk by chunk as it arrives (up to the streamed-response limit)."""
+    request_id, _, action = path.removeprefix(INVOCATION_PREFIX).partition("/")
+    if action != "response" or not channel.knows(request_id):
+        return None  # answered as a plain request: 400 for the unknown request id
+    content_type = headers.get("content-type", "application/octet-stream")
+    return channel.stream(content_type, channel.max_stream_bytes)
+
+
+def finish_stream(stream: ResponseStream, trailers: dict[str, str], reply: Reply) -> None:
+    """The chunked body ended; an error, if any, came in the trailers."""
+    error_type = trailers.get("lambda-runtime-function-error-type")
+    body = b""
+    if error_type:
+        try:
+            body = base64.b64decode(trailers.get("lambda-runtime-function-error-body", ""))
+        except ValueError:
+            body = b""
+    stream.finish(error_type or None, body)
+    reply.send_soon(202, ACCEPTED)
 
 
 def invocation_error(

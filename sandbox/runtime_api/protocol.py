@@ -16,8 +16,8 @@ from http import HTTPStatus
 import httptools
 
 from sandbox.runtime_api.channel import RuntimeChannel
-from sandbox.runtime_api.endpoints import Request, dispatch
-from sandbox.types import Invocation
+from sandbox.runtime_api.endpoints import Request, dispatch, finish_stream, start_stream
+from sandbox.types import Invocation, ResponseStream
 
 __all__ = ["RuntimeAPIProtocol"]
 
@@ -34,6 +34,9 @@ class RuntimeAPIProtocol(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._waiter: asyncio.Future[Invocation] | None = None
+        self._headers_done = False
+        self._stream: ResponseStream | None = None
+        self._trailers: dict[str, str] = {}
 
     # asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -62,17 +65,33 @@ class RuntimeAPIProtocol(asyncio.Protocol):
         self._url = b""
         self._headers = {}
         self._body = []
+        self._headers_done = False
+        self._stream = None
+        self._trailers = {}
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        target = self._trailers if self._headers_done else self._headers
+        target[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
+        if self._headers.get("lambda-runtime-function-response-mode", "").lower() == "streaming":
+            path = self._url.decode("latin-1").split("?", 1)[0]
+            self._stream = start_stream(self.channel, path, self._headers)
 
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        if self._stream is not None:
+            self._stream.feed(body)
+        else:
+            self._body.append(body)
 
     def on_message_complete(self) -> None:
+        if self._stream is not None:
+            finish_stream(self._stream, self._trailers, self)
+            return
         path = self._url.decode("latin-1").split("?", 1)[0]
         request = Request(
             method=self.parser.get_method().decode(),

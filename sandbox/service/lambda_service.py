@@ -22,6 +22,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,13 @@ from sandbox.service.logs import (
     tail_base64,
 )
 from sandbox.service.runtime_env import AwsSide, lambda_environment, log_stream_name, new_env_id
-from sandbox.types import EnvironmentSpec, InitOutcome, Invocation, InvocationResult
+from sandbox.types import (
+    EnvironmentSpec,
+    InitOutcome,
+    Invocation,
+    InvocationResult,
+    ResponseStream,
+)
 
 __all__ = ["InvokeOutcome", "LambdaService"]
 
@@ -242,7 +249,11 @@ class LambdaService:
         invocation_type: str = "RequestResponse",
         log_type: str | None = None,
         client_context: str | None = None,
+        on_stream: Callable[[ResponseStream], None] | None = None,
     ) -> InvokeOutcome:
+        """Invoke `name`. A function that streams its response hands the stream to
+        `on_stream` as soon as it starts (InvokeWithResponseStream, streaming function URLs);
+        without `on_stream` the stream is buffered into the payload, as Invoke does."""
         state = self.get(name)
         limit = (
             self._async_request_bytes if invocation_type == "Event" else self._sync_request_bytes
@@ -270,7 +281,9 @@ class LambdaService:
             return InvokeOutcome(request_id=request_id, status=202)
         self._acquire(state)
         try:
-            return await self._invoke(state, payload, str(uuid.uuid4()), log_type, client_context)
+            return await self._invoke(
+                state, payload, str(uuid.uuid4()), log_type, client_context, on_stream
+            )
         finally:
             self._release(state)
 
@@ -313,6 +326,7 @@ class LambdaService:
         request_id: str,
         log_type: str | None,
         client_context: str | None,
+        on_stream: Callable[[ResponseStream], None] | None = None,
     ) -> InvokeOutcome:
         cfg = state.config
         timeout_s = cfg.timeout_s
@@ -351,6 +365,10 @@ class LambdaService:
                 )
                 try:
                     result = await future
+                    if result.stream is not None:
+                        result = await _await_stream(
+                            result.stream, on_stream, request_id, timeout_s
+                        )
                 finally:
                     timer.cancel()
             duration_ms = (time.perf_counter() - t0) * 1000
@@ -526,6 +544,33 @@ class LambdaService:
 def _expire(future: asyncio.Future[InvocationResult], request_id: str, timeout_s: float) -> None:
     if not future.done():
         future.set_result(_timeout(request_id, timeout_s))
+    elif not future.cancelled() and future.result().stream is not None:
+        timeout = _timeout(request_id, timeout_s)
+        future.result().stream.finish(timeout.error_type, timeout.payload)  # type: ignore[union-attr]
+
+
+async def _await_stream(
+    stream: ResponseStream,
+    on_stream: Callable[[ResponseStream], None] | None,
+    request_id: str,
+    timeout_s: float,
+) -> InvocationResult:
+    """Wait for a streamed response to end: read by the caller, or buffered here."""
+    if on_stream is not None:
+        on_stream(stream)
+        await asyncio.shield(stream.ended)
+        payload = b""
+    else:
+        payload = await stream.collect()
+    error_type, body = stream.ended.result()
+    if error_type is None:
+        return InvocationResult(payload=payload)
+    if error_type == FunctionErrorType.TIMEOUT:
+        return _timeout(request_id, timeout_s)
+    if not body:
+        body = json.dumps({"errorType": error_type, "errorMessage": "streamed response failed"})
+        body = body.encode()
+    return InvocationResult(payload=body, error_type=error_type)
 
 
 def _timeout(request_id: str, timeout_s: float) -> InvocationResult:

@@ -66,5 +66,9 @@ def lambda_environment(
     }
     if aws.endpoint_url:
         env["AWS_ENDPOINT_URL"] = aws.endpoint_url
+    url = config.function_url or {}
+    if str(url.get("InvokeMode", "")).upper() == "RESPONSE_STREAM":
+        # the bundle carries the streaming runtime; Lambda's exec-wrapper hook switches it on
+        env["AWS_LAMBDA_EXEC_WRAPPER"] = f"{task_root}/lambda-stream-wrapper"
     env.update(config.environment)
     return env

@@ -1,0 +1,1 @@
+"""Response streaming for Python handlers (function-side code, shipped inside bundles)."""

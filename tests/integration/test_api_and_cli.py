@@ -186,3 +186,10 @@ def test_logs_command_prints_the_stream(tmp_path: Path) -> None:
         os.chdir(old)
     assert result.exit_code == 0 and "START RequestId: x" in result.output
     assert missing.exit_code == 1 and "no log for 'nothing'" in missing.output
+
+
+def test_stats_command_prints_the_metrics(probe_sandbox: Any, probe_client: Any) -> None:
+    probe_client.invoke(FunctionName="probe", Payload=b"{}")
+    result = CliRunner().invoke(main, ["stats", "--endpoint", probe_sandbox.url])
+    assert result.exit_code == 0, result.output
+    assert "probe-reserved" in result.output and "probe-mem" in result.output

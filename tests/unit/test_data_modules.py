@@ -139,3 +139,15 @@ def test_log_lines_match_lambdas_format() -> None:
 
     tail = base64.b64decode(tail_base64(["x" * 5000, "REPORT end"]))
     assert len(tail) == 4096 and tail.endswith(b"REPORT end\n")
+
+
+def test_cost_of_the_mobilenet_report_by_hand() -> None:
+    """The midterm report: 1,024 MB, 630.82 ms average, x86, $0.0000166667 per GB-s and
+    $0.20 per 1M requests: 1 GB x 0.63082 s x 0.0000166667 x 1e6 + 0.20 = $10.7137 per 1M
+    (the report rounded to $10.70). Each single invoke is billed rounded up to 1 ms."""
+    per_million = cost_per_million(630.82, 1024)
+    assert per_million == pytest.approx(0.63082 * 0.0000166667 * 1e6 + 0.20, abs=1e-9)
+    assert f"{per_million:.2f}" == "10.71"
+    assert LIMITS.billed_ms(630.82) == 631
+    assert LIMITS.billed_ms(630.01) == 631 and LIMITS.billed_ms(631.0) == 631
+    assert f"{cost_per_million(LIMITS.billed_ms(630.82), 1024):.2f}" == "10.72"

@@ -3,7 +3,7 @@
 As root the storage is a sparse ext4 image that the launcher loop-mounts on `/tmp` inside the
 environment's private mount namespace: no other environment sees it, writes past the size fail
 with ENOSPC, and (unlike tmpfs) its pages are not charged to the function's memory, as on
-Lambda. The image is sized so that the free space is EphemeralStorage plus half a MiB.
+Lambda. The image is sized so that a writer can use EphemeralStorage plus half a MiB.
 Without root the storage is a private directory used as TMPDIR, and marked not enforced.
 """
 
@@ -85,15 +85,17 @@ def _calibrated_image_bytes(size_mb: int, workdir: Path) -> int:
 
 
 def _calibrate(size_mb: int, probe: Path) -> int:
-    target = size_mb * MIB + _SLACK
-    guess = target + target // 100 + 8 * MIB
+    # ext4 keeps min(2 %, 4,096 clusters) of the blocks back for delayed allocation: what a
+    # writer can use is the free space minus that reserve.
+    guess = size_mb * MIB + size_mb * MIB // 40 + 8 * MIB
     try:
-        for _ in range(4):
+        for _ in range(6):
             _mkfs(probe, guess, (0, 0))
-            free = _free_bytes(probe)
-            if target <= free < target + MIB:
+            usable = _free_bytes(probe) - min(guess // 50, 4096 * 4096)
+            target = size_mb * MIB + _SLACK
+            if target <= usable < target + MIB:
                 return guess
-            guess += target - free + 64 * 1024
+            guess += target - usable + 64 * 1024
         return guess
     finally:
         with contextlib.suppress(OSError):

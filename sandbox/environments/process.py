@@ -61,6 +61,7 @@ class ProcessEnvironment(Environment):
         self._out_fd: int | None = None
         self._partial = b""
         self._lines: list[str] = []
+        self._final_peak: int | None = None
 
     # output capture: a non-blocking pipe read on the loop, drained on demand ---------------
     def _attach_output(self, fd: int) -> None:
@@ -108,6 +109,8 @@ class ProcessEnvironment(Environment):
     async def _watch(self, proc: asyncio.subprocess.Process) -> None:
         returncode = await proc.wait()
         self.exit_time = time.monotonic()
+        if self.cgroup is not None:  # the group goes away below: keep its peak for the REPORT
+            self._final_peak = self.cgroup.peak_memory_bytes()
         if self.cgroup is not None and self.cgroup.oom_killed() and returncode == 0:
             returncode = -9
         self._read_output()
@@ -173,6 +176,8 @@ class ProcessEnvironment(Environment):
             await asyncio.shield(self.exited)
 
     def peak_memory_bytes(self) -> int | None:
+        if self._final_peak is not None:
+            return self._final_peak
         return self.cgroup.peak_memory_bytes() if self.cgroup is not None else None
 
 

@@ -26,7 +26,7 @@ def test_concurrent_cold_starts_share_one_calibration(tmp_path: Path) -> None:
     for storage in storages:
         assert storage.enforced and storage.image is not None
         free = ephemeral._free_bytes(storage.image)
-        assert 700 * MIB <= free < 701 * MIB, free
+        assert free - min(os.path.getsize(storage.image) // 50, 16 * MIB) >= 700 * MIB, free
     out = subprocess.run(["dumpe2fs", "-h", str(storages[0].image)], capture_output=True, text=True)
     assert "Free blocks" in out.stdout
     assert os.stat(storages[0].image).st_blocks * 512 < 64 * MIB, "images are sparse"

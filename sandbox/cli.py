@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -181,6 +182,21 @@ def _running_url() -> str | None:
     return None
 
 
+def _sandbox_for(function: str, endpoint: str | None, functions_dir: Path) -> tuple[str, Any]:
+    """The sandbox to talk to: --endpoint, the one `sandbox up` runs here, or a throwaway one
+    serving just FUNCTION (returned too, so the caller stops it)."""
+    url = endpoint or _running_url()
+    if url is not None:
+        return url, None
+    from sandbox.runner import SandboxOptions, SandboxThread
+
+    with console.status("starting a throwaway sandbox"):
+        thread = SandboxThread(
+            SandboxOptions(functions_dir=functions_dir, only=[function], port=0)
+        ).start()
+    return thread.url, thread
+
+
 @main.command()
 @click.argument("function")
 @click.option("--payload", default="{}", help="JSON, or @file to read it from a file.")
@@ -195,17 +211,7 @@ def invoke(function: str, payload: str, endpoint: str | None, functions_dir: Pat
     import base64
 
     data = Path(payload[1:]).read_bytes() if payload.startswith("@") else payload.encode()
-    url = endpoint or _running_url()
-    if url is None:
-        from sandbox.runner import SandboxOptions, SandboxThread
-
-        with console.status("starting a throwaway sandbox"):
-            thread = SandboxThread(
-                SandboxOptions(functions_dir=functions_dir, only=[function], port=0)
-            ).start()
-        url = thread.url
-    else:
-        thread = None
+    url, thread = _sandbox_for(function, endpoint, functions_dir)
     try:
         client = lambda_client(url)
         t0 = time.perf_counter()
@@ -369,16 +375,7 @@ def tune(function: str, memory: str, num: int, payload: str, strategy: str,
 
     data = Path(payload[1:]).read_bytes() if payload.startswith("@") else payload.encode()
     sizes = [int(m) for m in memory.split(",") if m.strip()]
-    url = endpoint or _running_url()
-    thread = None
-    if url is None:
-        from sandbox.runner import SandboxOptions, SandboxThread
-
-        with console.status("starting a throwaway sandbox"):
-            thread = SandboxThread(
-                SandboxOptions(functions_dir=functions_dir, only=[function], port=0)
-            ).start()
-        url = thread.url
+    url, thread = _sandbox_for(function, endpoint, functions_dir)
     try:
         with Progress(console=console) as bar:
             task = bar.add_task(f"tuning {function}", total=1.0)

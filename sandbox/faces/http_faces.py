@@ -30,7 +30,7 @@ from sandbox.faces.http_events import (
     event_v1,
     event_v2,
 )
-from sandbox.service.lambda_service import LambdaService
+from sandbox.service.lambda_service import InvokeOutcome, LambdaService
 from sandbox.types import ResponseStream
 
 __all__ = ["ApiRoute", "api_gateway_app", "api_routes", "function_url_app", "url_id"]
@@ -109,6 +109,23 @@ async def _stream_answer(request: web.Request, stream: ResponseStream) -> web.St
     return response
 
 
+def _url_answer(task: asyncio.Future[InvokeOutcome]) -> web.Response:
+    """A finished function URL invocation as HTTP: the mapped answer, 502 for a function error
+    or an answer that cannot be mapped, the Lambda API's own error otherwise (429, 413)."""
+    try:
+        outcome = task.result()
+    except LambdaAPIError as exc:
+        return web.Response(
+            status=exc.status, text=json.dumps(exc.body()), content_type="application/json"
+        )
+    if outcome.function_error:
+        return web.Response(status=502, text="Internal Server Error")
+    try:
+        return _respond(answer_v2(outcome.payload))
+    except MalformedResponse:
+        return web.Response(status=502, text="Internal Server Error")
+
+
 def function_url_app(
     service: LambdaService, function: str, max_body: int, streaming: bool = False
 ) -> web.Application:
@@ -129,20 +146,9 @@ def function_url_app(
         body = json.dumps(event).encode()
         if streaming:
             return await _invoke_streaming(request, body)
-        try:
-            outcome = await service.invoke(function, body)
-        except TooManyRequestsException as exc:
-            return web.Response(
-                status=429, text=json.dumps(exc.body()), content_type="application/json"
-            )
-        except LambdaAPIError as exc:
-            return web.Response(status=exc.status, text=json.dumps(exc.body()))
-        if outcome.function_error:
-            return web.Response(status=502, text="Internal Server Error")
-        try:
-            return _respond(answer_v2(outcome.payload))
-        except MalformedResponse:
-            return web.Response(status=502, text="Internal Server Error")
+        task = asyncio.ensure_future(service.invoke(function, body))
+        await asyncio.wait([task])
+        return _url_answer(task)
 
     async def _invoke_streaming(request: web.Request, body: bytes) -> web.StreamResponse:
         started: asyncio.Future[ResponseStream] = asyncio.get_running_loop().create_future()
@@ -158,18 +164,7 @@ def function_url_app(
             await task
             return response
         started.cancel()
-        try:
-            outcome = task.result()
-        except TooManyRequestsException as exc:
-            return web.Response(status=429, text=json.dumps(exc.body()))
-        except LambdaAPIError as exc:
-            return web.Response(status=exc.status, text=json.dumps(exc.body()))
-        if outcome.function_error:
-            return web.Response(status=502, text="Internal Server Error")
-        try:
-            return _respond(answer_v2(outcome.payload))
-        except MalformedResponse:
-            return web.Response(status=502, text="Internal Server Error")
+        return _url_answer(task)
 
     app = web.Application(client_max_size=max_body)
     app.router.add_route("*", "/{tail:.*}", handle)

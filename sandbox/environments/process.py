@@ -212,7 +212,6 @@ class ProcessBackend(Backend):
             raise BackendError(f"state dir {self.state_dir} must not be under /tmp")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o755)
-        await self.runtime_server.start()
         self._layer = build_runtime_layer(self.state_dir / "runtime-layer")
         root = os.geteuid() == 0
         self._cgroups = detect_cgroup_driver()

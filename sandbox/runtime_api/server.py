@@ -20,9 +20,6 @@ class RuntimeAPIServer:
         self.host = host
         self._servers: dict[str, tuple[asyncio.Server, set[RuntimeAPIProtocol]]] = {}
 
-    async def start(self) -> None:
-        """Nothing to share between environments; kept for the symmetry of open/close."""
-
     async def open(self, channel: RuntimeChannel) -> str:
         """Listen for `channel`'s runtime on a fresh port; returns host:port."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -62,3 +62,4 @@ def test_exceptions_exports_are_pinned() -> None:
             "TooManyRequestsException",
         ]
     )
+

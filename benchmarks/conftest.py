@@ -1,4 +1,4 @@
-"""Benchmark fixtures: the sandbox serving benchmarks/functions, and the real AWS RIE.
+"""Benchmark fixtures: the sandbox serving benchmarks/functions (and functions/), the real RIE.
 
 The RIE binary ships inside the aws-sam-cli wheel (samcli/local/rapid/aws-lambda-rie-*); it is
 downloaded once with `pip download --no-deps` and cached under ~/.cache/lambda-sandbox/rie.
@@ -168,9 +168,27 @@ class SandboxProcess:
             self.proc.wait()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-benchmark writes --benchmark-json without making its folder (reports/ is not in
+    a fresh clone)."""
+    path = config.getoption("benchmark_json", None)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
 @pytest.fixture(scope="session")
 def bench_sandbox() -> Iterator[SandboxProcess]:
     server = SandboxProcess(HERE / "functions")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ml_sandbox() -> Iterator[SandboxProcess]:
+    """The example functions of functions/, with the embedded AWS side holding their models."""
+    server = SandboxProcess(HERE.parent / "functions", embedded_aws=True)
     try:
         yield server
     finally:

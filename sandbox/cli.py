@@ -399,6 +399,20 @@ def tune(function: str, memory: str, num: int, payload: str, strategy: str,
             thread.stop()
 
 
+# -------------------------------------------------------------------------------- report
+@main.command()
+@click.argument("bench_json", type=click.Path(path_type=Path), default="reports/bench.json")
+@click.option("--out", type=click.Path(path_type=Path), default="reports", show_default=True)
+def report(bench_json: Path, out: Path) -> None:
+    """Turn `tox -e bench` results into reports/bench.md and bench.html (with charts)."""
+    from sandbox.report import write_report
+
+    if not bench_json.exists():
+        _fail(f"{bench_json} not found: run `./dev bench` first")
+    for path in write_report(bench_json, out).values():
+        console.print(str(path))
+
+
 # --------------------------------------------------------------------------------- stats
 @main.command()
 @click.option("--endpoint", default=None, help="A running sandbox (default: `sandbox up`'s).")

@@ -363,9 +363,18 @@ def list_functions(functions_dir: Path) -> None:
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default="reports", show_default=True
 )
-def tune(function: str, memory: str, num: int, payload: str, strategy: str,
-         balanced_weight: float, parallel: bool, endpoint: str | None, functions_dir: Path,
-         out_dir: Path) -> None:  # fmt: skip
+def tune(
+    function: str,
+    memory: str,
+    num: int,
+    payload: str,
+    strategy: str,
+    balanced_weight: float,
+    parallel: bool,
+    endpoint: str | None,
+    functions_dir: Path,
+    out_dir: Path,
+) -> None:
     """Find FUNCTION's cheapest / fastest / balanced memory size, like AWS Lambda Power
     Tuning, locally: each size really limits memory and CPU here."""
     from rich.progress import Progress
@@ -380,10 +389,16 @@ def tune(function: str, memory: str, num: int, payload: str, strategy: str,
         with Progress(console=console) as bar:
             task = bar.add_task(f"tuning {function}", total=1.0)
             result = run_tune(
-                lambda_client(url), function, sizes, num, data, strategy=strategy,
-                balanced_weight=balanced_weight, parallel=parallel,
+                lambda_client(url),
+                function,
+                sizes,
+                num,
+                data,
+                strategy=strategy,
+                balanced_weight=balanced_weight,
+                parallel=parallel,
                 progress=lambda msg, frac: bar.update(task, completed=frac, description=msg),
-            )  # fmt: skip
+            )
         console.print(render_table(result))
         paths = write_outputs(result, out_dir)
         if result.ok:
@@ -397,6 +412,77 @@ def tune(function: str, memory: str, num: int, payload: str, strategy: str,
     finally:
         if thread is not None:
             thread.stop()
+
+
+# ------------------------------------------------------------------------------- promote
+@main.command(name="promote")
+@click.argument("function")
+@click.option("--to", "target", type=click.Choice(["aws"]), required=True)
+@click.option("--region", default=None)
+@click.option("--profile", default=None)
+@click.option("--role-arn", default=None)
+@click.option("--create-role", is_flag=True)
+@click.option("--package", type=click.Choice(["zip", "image"]), default="zip", show_default=True)
+@click.option("--image-uri", default=None, help="An image already pushed to ECR (--package image).")
+@click.option("--architecture", type=click.Choice(["x86_64", "arm64"]), default=None)
+@click.option("--model-bucket", default=None)
+@click.option("--code-bucket", default=None, help="For zips over the 50 MB direct-upload limit.")
+@click.option("--duration-ms", type=float, default=None, help="Duration measured locally.")
+@click.option("--endpoint-url", default=None, help="LocalStack or moto's server instead of AWS.")
+@click.option("--no-smoke-test", is_flag=True)
+@click.option("--dry-run", is_flag=True, help="Print the plan as a diff; change nothing.")
+@click.option("--yes", is_flag=True, help="Apply without asking.")
+@click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
+@click.option("--template", type=click.Path(path_type=Path, exists=True), default=None)
+def promote(
+    function: str,
+    target: str,
+    region: str | None,
+    profile: str | None,
+    role_arn: str | None,
+    create_role: bool,
+    package: str,
+    image_uri: str | None,
+    architecture: str | None,
+    model_bucket: str | None,
+    code_bucket: str | None,
+    duration_ms: float | None,
+    endpoint_url: str | None,
+    no_smoke_test: bool,
+    dry_run: bool,
+    yes: bool,
+    functions_dir: Path,
+    template: Path | None,
+) -> None:
+    """Deploy FUNCTION to AWS Lambda with the same configuration (credentials from boto3's
+    standard chain; never printed)."""
+    from sandbox.promote import PromoteOptions, run_promote
+
+    options = PromoteOptions(
+        region=region,
+        profile=profile,
+        endpoint_url=endpoint_url,
+        role_arn=role_arn,
+        create_role=create_role,
+        package=package,
+        image_uri=image_uri,
+        architecture=architecture,
+        model_bucket=model_bucket,
+        code_bucket=code_bucket,
+        duration_ms=duration_ms,
+        smoke_test=not no_smoke_test,
+        dry_run=dry_run,
+    )
+    sys.exit(
+        run_promote(
+            function,
+            options,
+            functions_dir=functions_dir,
+            template=template,
+            yes=yes,
+            console=console,
+        )
+    )
 
 
 # -------------------------------------------------------------------------------- report

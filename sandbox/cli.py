@@ -485,6 +485,74 @@ def promote(
     )
 
 
+# ---------------------------------------------------------------------------------- load
+@main.command()
+@click.argument("target")
+@click.option(
+    "--scenario",
+    type=click.Choice(["bursty", "medium", "heavy", "ramp"]),
+    default="bursty",
+    show_default=True,
+)
+@click.option("--users", type=int, default=None, help="Override the scenario's users.")
+@click.option("--spawn-rate", type=float, default=None, help="Users started per second.")
+@click.option("--duration", type=float, default=None, help="Seconds (override the scenario).")
+@click.option(
+    "--scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Shorten every duration and wait (e.g. 0.1 for a quick run).",
+)
+@click.option("--payload", default="{}", help="JSON, or @file to read it from a file.")
+@click.option("--endpoint", default=None, help="A running sandbox (default: `sandbox up`'s).")
+@click.option("--workers", type=int, default=0, help="Locust worker processes.")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default="reports", show_default=True
+)
+def load(
+    target: str,
+    scenario: str,
+    users: int | None,
+    spawn_rate: float | None,
+    duration: float | None,
+    scale: float,
+    payload: str,
+    endpoint: str | None,
+    workers: int,
+    out_dir: Path,
+) -> None:
+    """Load-test TARGET (a function name, or a function URL) with a seed study's Locust
+    scenario; report client and server side together, and reconcile the counts."""
+    from sandbox.load import invocations_url, run_load
+
+    data = Path(payload[1:]).read_bytes() if payload.startswith("@") else payload.encode()
+    api = endpoint or _running_url()
+    if api is None:
+        _fail("no running sandbox here: start `sandbox up` (or pass --endpoint)")
+        return
+    function = None if target.startswith("http") else target
+    url = target if function is None else invocations_url(api, target)
+    result = run_load(
+        url,
+        scenario,
+        users=users,
+        spawn_rate=spawn_rate,
+        duration_s=duration,
+        scale=scale,
+        payload=data,
+        out_dir=out_dir,
+        metrics_url=f"{api}/_sandbox/metrics",
+        workers=workers,
+        function=function,
+    )
+    for line in result.reconciliation_lines:
+        console.print(line)
+    console.print(f"report: {out_dir}")
+    if not result.reconciled:
+        sys.exit(1)
+
+
 # -------------------------------------------------------------------------------- report
 @main.command()
 @click.argument("bench_json", type=click.Path(path_type=Path), default="reports/bench.json")

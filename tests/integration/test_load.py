@@ -1,0 +1,88 @@
+"""Locust load tests (issue 8) against the probe sandbox: Locust runs as a subprocess (gevent
+patches that process, not pytest's), the sandbox's /_sandbox/metrics is sampled meanwhile, and
+the run must reconcile exactly: client requests = server invocations + throttles."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from sandbox.load import LoadResult, invocations_url, run_load
+from sandbox.runner import SandboxThread
+
+pytestmark = [pytest.mark.integration, pytest.mark.root, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the reports go: LOAD_REPORTS_DIR to keep them, a temporary directory otherwise."""
+    kept = os.environ.get("LOAD_REPORTS_DIR")
+    return Path(kept) if kept else tmp_path_factory.mktemp("load-reports")
+
+
+def _summary(result: LoadResult) -> str:
+    s = result.server
+    return (
+        f"{result.name}: {result.requests} requests, {result.failures} failures, "
+        f"throttles client {result.throttles} / server {s.get('Throttles')}, "
+        f"{result.rps:.1f} rps, p50 {result.latency_ms.get('p50')} ms, "
+        f"p95 {result.latency_ms.get('p95')} ms, cold starts {s.get('ColdStarts')}, "
+        f"cost ${result.cost_usd}\n" + "\n".join(result.reconciliation_lines)
+    )
+
+
+def _check_report(result: LoadResult, reports: Path) -> None:
+    assert result.report_html is not None
+    page = Path(result.report_html).read_text()
+    assert page.count("data:image/png;base64,") == 3
+    assert "reconciled: true" in page
+    stored = json.loads(Path(result.report_html).with_suffix(".json").read_text())
+    assert stored["reconciled"] is True
+    for key in ("users-rps", "latency", "server"):
+        assert Path(f"{reports}/load-{result.name}-{key}.png").stat().st_size > 5_000
+    assert result.timeline and len(result.samples) >= 5
+
+
+def test_heavy_ci_sized_run_reconciles(probe_sandbox: SandboxThread, reports: Path) -> None:
+    # heavy: 100 users, ramp 50 s, 1 min, wait 1-3 s; scale 0.3 -> ramp 15 s, 18 s, wait 0.3-0.9 s
+    result = run_load(
+        invocations_url(probe_sandbox.url, "probe"),
+        "heavy",
+        scale=0.3,
+        payload=b'{"action": "echo"}',
+        out_dir=reports,
+        name="ci-heavy-probe",
+    )
+    print(_summary(result))
+    assert result.reconciled, result.reconciliation_errors
+    assert result.failures == 0 and result.throttles == 0
+    assert result.requests > 300
+    assert result.server["Invocations"] == result.requests
+    assert result.cost_usd is not None and result.cost_usd > 0
+    _check_report(result, reports)
+
+
+def test_throttled_run_counts_429s_on_both_sides(
+    probe_sandbox: SandboxThread, reports: Path
+) -> None:
+    result = run_load(
+        invocations_url(probe_sandbox.url, "probe-reserved-2"),
+        "heavy",
+        users=20,
+        spawn_rate=10,
+        duration_s=10,
+        scale=0.3,
+        payload=b'{"action": "sleep", "seconds": 0.3}',
+        out_dir=reports,
+        name="ci-throttle-reserved-2",
+    )
+    print(_summary(result))
+    assert result.reconciled, result.reconciliation_errors
+    assert result.throttles > 0
+    assert result.throttles == result.server["Throttles"]
+    assert result.failures == result.throttles  # nothing but 429s failed
+    assert result.server["MaxConcurrentExecutionsSeen"] <= 2
+    _check_report(result, reports)

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sandbox.load import LoadResult, invocations_url, run_load
-from sandbox.runner import SandboxThread
+from sandbox.runner import SandboxOptions, SandboxThread
 
 pytestmark = [pytest.mark.integration, pytest.mark.root, pytest.mark.slow]
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +48,32 @@ def _check_report(result: LoadResult, reports: Path) -> None:
     assert result.timeline and len(result.samples) >= 5
 
 
-def test_heavy_ci_sized_run_reconciles(probe_sandbox: SandboxThread, reports: Path) -> None:
+@pytest.fixture(scope="module")
+def hello_sandbox() -> Iterator[SandboxThread]:
+    """The example function from functions/, as users load-test it."""
+    options = SandboxOptions(
+        functions_dir=ROOT / "functions",
+        only=["hello"],
+        port=0,
+        embedded_aws=False,
+        project_dir=ROOT,
+    )
+    thread = SandboxThread(options).start()
+    try:
+        yield thread
+    finally:
+        thread.stop()
+
+
+def test_heavy_ci_sized_run_reconciles(hello_sandbox: SandboxThread, reports: Path) -> None:
     # heavy: 100 users, ramp 50 s, 1 min, wait 1-3 s; scale 0.3 -> ramp 15 s, 18 s, wait 0.3-0.9 s
     result = run_load(
-        invocations_url(probe_sandbox.url, "probe"),
+        invocations_url(hello_sandbox.url, "hello"),
         "heavy",
         scale=0.3,
-        payload=b'{"action": "echo"}',
+        payload=b'{"name": "load"}',
         out_dir=reports,
-        name="ci-heavy-probe",
+        name="ci-heavy-hello",
     )
     print(_summary(result))
     assert result.reconciled, result.reconciliation_errors

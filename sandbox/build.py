@@ -20,7 +20,7 @@ from sandbox.definitions import FunctionConfig
 from sandbox.exceptions import BuildError
 from sandbox.limits import Limits, load_limits
 
-__all__ = ["Bundle", "build_bundle", "dir_size"]
+__all__ = ["Bundle", "build_bundle", "dir_size", "requirements_of"]
 
 Progress = Callable[[str], None]
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "tests")
@@ -54,7 +54,8 @@ def dir_size(path: Path) -> int:
     return total
 
 
-def _requirements(config: FunctionConfig) -> str:
+def requirements_of(config: FunctionConfig) -> str:
+    """The function's requirements.txt without comments and blank lines ('' when none)."""
     req = config.code_dir / "requirements.txt"
     if not req.is_file():
         return ""
@@ -142,7 +143,7 @@ def build_bundle(
     lim = limits or load_limits()
     if not config.code_dir.is_dir():
         raise BuildError(f"{config.name}: code folder {config.code_dir} not found")
-    requirements = _requirements(config)
+    requirements = requirements_of(config)
     deps = _install_deps(requirements, config, build_root / ".deps", say) if requirements else None
     bundle = build_root / config.name / _code_digest(config.code_dir, deps.name if deps else "")
     limit = lim.q("package", "unzipped_mb") * 1024 * 1024

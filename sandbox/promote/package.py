@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.build import _IGNORE, STREAMING_FILES, streams
+from sandbox.build import _IGNORE, STREAMING_FILES, requirements_of, streams
 from sandbox.definitions import FunctionConfig
 from sandbox.limits import Limits, load_limits
 from sandbox.models import cache_root
@@ -107,14 +107,6 @@ def wheel_platforms(runtime: str, architecture: str) -> list[str]:
     return tags
 
 
-def _requirements(config: FunctionConfig) -> str:
-    req = config.code_dir / "requirements.txt"
-    if not req.is_file():
-        return ""
-    lines = [ln.strip() for ln in req.read_text().splitlines()]
-    return "\n".join(ln for ln in lines if ln and not ln.startswith("#"))
-
-
 def _install_for_lambda(
     config: FunctionConfig, architecture: str, requirements: str, say: Say
 ) -> Path:
@@ -187,7 +179,7 @@ def build_zip(
     say = progress or (lambda _m: None)
     arch = architecture or config.architectures[0]
     quotas = package_limits(limits)
-    requirements = _requirements(config)
+    requirements = requirements_of(config)
     deps = _install_for_lambda(config, arch, requirements, say) if requirements else None
     files: dict[str, Path] = _walk(deps, {".complete"}) if deps is not None else {}
     files.update(_walk(config.code_dir, set()))

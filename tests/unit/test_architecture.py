@@ -62,4 +62,3 @@ def test_exceptions_exports_are_pinned() -> None:
             "TooManyRequestsException",
         ]
     )
-

@@ -27,6 +27,16 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+def _select(configs: list[Any], function: str | None, where: str) -> list[Any]:
+    """All of `configs`, or only FUNCTION's (exits with an error when there is none)."""
+    if not function:
+        return configs
+    chosen = [c for c in configs if c.name == function]
+    if not chosen:
+        _fail(f"no function {function!r} {where}")
+    return chosen
+
+
 @click.group()
 @click.version_option(package_name="lambda-sandbox")
 def main() -> None:
@@ -245,11 +255,7 @@ def build(function: str | None, functions_dir: Path) -> None:
     from sandbox.definitions import discover_functions
 
     try:
-        configs = discover_functions(functions_dir)
-        if function:
-            configs = [c for c in configs if c.name == function]
-            if not configs:
-                _fail(f"no function {function!r} in {functions_dir}")
+        configs = _select(discover_functions(functions_dir), function, f"in {functions_dir}")
         for config in configs:
             with console.status(f"building {config.name}") as status:
                 bundle = build_bundle(config, Path(".sandbox/build"), lambda m: status.update(m))
@@ -274,10 +280,7 @@ def models_build(function: str | None, functions_dir: Path) -> None:
 
     try:
         configs = [c for c in discover_functions(functions_dir) if model_spec(c) is not None]
-        if function:
-            configs = [c for c in configs if c.name == function]
-            if not configs:
-                _fail(f"no function {function!r} with Models in {functions_dir}")
+        configs = _select(configs, function, f"with Models in {functions_dir}")
         for config in configs:
             with console.status(f"{config.name}: models") as status:
                 path = ensure_models(config, lambda m: status.update(m))

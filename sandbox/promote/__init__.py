@@ -7,6 +7,8 @@ artifacts.py   S3 uploads (models; zips over the direct-upload limit), skipped w
 plan.py        pure: desired state from FunctionConfig, current state from Lambda's
                answers, the diff between them
 deploy.py      boto3: the session and clients, reading AWS, and each step of applying
+http_api.py    the HTTP API (API Gateway v2) of the function's HttpApi events: routes, the
+               Lambda proxy integration, the $default stage, the invoke permission
 promotion.py   plan_promotion (read only) -> apply_plan -> smoke invoke + cost
 command.py     the `sandbox promote` command's body
 errors.py      PromoteError and the translation of boto3's errors

@@ -83,7 +83,10 @@ def print_result(result: PromoteResult, out: Console) -> int:
     out.print(f"[bold green]promoted[/] {escape(result.function_arn or plan.function)}{version}")
     if result.endpoint:
         out.print(f"endpoint: {escape(result.endpoint)}")
-    else:
+    if result.http_api_endpoint:
+        routes = ", ".join(r.key for r in plan.http_api.routes) if plan.http_api else ""
+        out.print(f"HTTP API: {escape(result.http_api_endpoint)} ({escape(routes)})")
+    if not result.endpoint and not result.http_api_endpoint:
         out.print(
             f"invoke: aws lambda invoke --function-name {plan.function} "
             f"--region {plan.region} out.json"

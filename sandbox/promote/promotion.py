@@ -22,6 +22,15 @@ from sandbox.promote import deploy
 from sandbox.promote.artifacts import Upload, bucket_state, create_bucket, plan_upload, upload
 from sandbox.promote.deploy import AwsTarget, ImageRef, Smoke
 from sandbox.promote.errors import PromoteError
+from sandbox.promote.http_api import (
+    HTTP_API,
+    HttpApiState,
+    apply_http_api,
+    desired_http_api,
+    diff_http_api,
+    read_http_api,
+)
+from sandbox.promote.http_api import compared_count as api_compared_count
 from sandbox.promote.package import MIB, ZipPackage, build_zip, package_limits
 from sandbox.promote.plan import (
     ALIAS,
@@ -90,6 +99,8 @@ class Plan:
     package: ZipPackage | None
     image: ImagePlan | None
     code_upload: Upload | None  # the zip through S3 when over the direct-upload limit
+    http_api: HttpApiState | None  # what the HttpApi events ask for (None: no such events)
+    http_api_current: HttpApiState | None  # the function's HTTP API on AWS, if any
     uploads: tuple[Upload, ...]  # model artifacts
     buckets: dict[str, str]  # bucket -> "exists" | "absent"
     role_action: str  # "given", "create", "existing", "kept"
@@ -127,11 +138,14 @@ class Plan:
         ]
         if self.current is None:
             out.append(("bold green", f"function {self.function}: absent -> create"))
-        elif self.changes:
+        elif any(c.group != HTTP_API for c in self.changes):
             out.append(("bold yellow", f"function {self.function}: update in place"))
         else:
             out.append(("bold", f"function {self.function}: no changes"))
-        total = compared_count(self.desired, self.current) if self.current else 0
+        total = 0
+        if self.current is not None:
+            total = compared_count(self.desired, self.current)
+            total += api_compared_count(self.http_api) if self.http_api_current else 0
         out += render_changes(self.changes, total)
         if (
             self.current is not None
@@ -139,6 +153,10 @@ class Plan:
             and (self.groups & {CODE, CONFIGURATION})
         ):
             out.append(("yellow", f"  ~ alias {self.desired.alias} -> a newly published version"))
+        if self.http_api is not None:
+            api = self.http_api_current
+            where = f"{api.api_id}, {api.endpoint}" if api else "absent -> create"
+            out.append(("", f"HTTP API {self.http_api.name}: {where}"))
         if self.package is not None:
             out.append(("", f"code: {self.package.describe()}"))
             out.append(("dim", f"  wheels for: {', '.join(self.package.platforms[:3])}, ..."))
@@ -206,7 +224,8 @@ class PromoteResult:
     applied: bool
     function_arn: str | None = None
     version: str | None = None
-    endpoint: str | None = None
+    endpoint: str | None = None  # the function URL
+    http_api_endpoint: str | None = None  # the HTTP API's $default stage
     smoke: Smoke | None = None
     cost: CostEstimate | None = None
 
@@ -331,9 +350,18 @@ def plan_promotion(
         )
     if config.snap_start and desired.alias is None:
         notes.append("SnapStart applies to published versions: add AutoPublishAlias")
-    if config.events:
-        kinds = sorted({str(e.get("Type")) for e in config.events.values() if isinstance(e, dict)})
-        notes.append(f"Events ({', '.join(kinds)}) are not promoted yet; a function URL is")
+    http_api = desired_http_api(config, _invoke_target(aws, config.name, desired.alias), lim)
+    http_api_current = None
+    if http_api is not None:
+        say.step(f"reading {config.name}'s HTTP API on AWS")
+        http_api_current = read_http_api(aws, config.name, desired.alias)
+        changes += diff_http_api(http_api, http_api_current)
+    kinds = sorted(
+        {str(e.get("Type")) for e in config.events.values() if isinstance(e, dict)} - {"HttpApi"}
+    )
+    if kinds:
+        rest = " (a REST API: declare the routes as Type: HttpApi)" if "Api" in kinds else ""
+        notes.append(f"Events of Type {', '.join(kinds)} are not promoted yet{rest}")
     event = config.folder / "events" / "direct.json"
     return Plan(
         function=config.name,
@@ -345,6 +373,8 @@ def plan_promotion(
         package=package,
         image=image,
         code_upload=code_upload,
+        http_api=http_api,
+        http_api_current=http_api_current,
         uploads=tuple(uploads),
         buckets=buckets,
         role_action=role_action,
@@ -354,6 +384,12 @@ def plan_promotion(
         blockers=tuple(blockers),
         notes=tuple(notes),
     )
+
+
+def _invoke_target(aws: AwsTarget, function: str, alias: str | None) -> str:
+    """The ARN API Gateway invokes: the alias when there is one (as SAM does)."""
+    arn = f"arn:{aws.partition}:lambda:{aws.region}:{aws.account}:function:{function}"
+    return f"{arn}:{alias}" if alias else arn
 
 
 def _usable_bucket(s3: Any, bucket: str) -> str:
@@ -394,6 +430,7 @@ class Deployed:
     arn: str
     version: str | None
     url: str | None
+    api_url: str | None = None
 
 
 def apply_plan(plan: Plan, aws: AwsTarget, reporter: Reporter | None = None) -> Deployed:
@@ -465,7 +502,16 @@ def apply_plan(plan: Plan, aws: AwsTarget, reporter: Reporter | None = None) -> 
             desired.alias,
             say,
         )
-    return Deployed(arn, version, url)
+    api_url = None
+    if plan.http_api is not None:
+        current_api = plan.http_api_current
+        if HTTP_API in changed or current_api is None:
+            api_url = apply_http_api(
+                aws, name, plan.http_api, current_api, desired.alias, desired.tags, say
+            )
+        else:
+            api_url = current_api.endpoint
+    return Deployed(arn, version, url, api_url)
 
 
 def _code_argument(plan: Plan) -> dict[str, Any]:
@@ -552,6 +598,7 @@ def complete(
         function_arn=deployed.arn,
         version=deployed.version,
         endpoint=deployed.url,
+        http_api_endpoint=deployed.api_url,
         smoke=smoke,
         cost=cost,
     )

@@ -402,6 +402,124 @@ def test_credentials_are_never_printed(moto: None, own_cache: Path, tmp_path: Pa
     assert SECRET not in text and KEY_ID not in text
 
 
+API_YAML = """\
+Handler: app.handler
+Runtime: python3.12
+CodeUri: src
+MemorySize: 256
+AutoPublishAlias: live
+Tags: {team: ml}
+Events:
+  GetItem:
+    Type: HttpApi
+    Properties: {Path: "/items/{id}", Method: get}
+  Files:
+    Type: HttpApi
+    Properties: {Path: "/files/{proxy+}", Method: any, TimeoutInMillis: 5000}
+  Legacy:
+    Type: Api
+    Properties: {Path: /legacy, Method: get}
+"""
+
+
+def http_apis() -> dict[str, Any]:
+    """Every HTTP API with its routes, integrations and stages, and the functions' policies."""
+    gw = boto3.client("apigatewayv2", region_name=REGION)
+    lam = boto3.client("lambda", region_name=REGION)
+    out: dict[str, Any] = {}
+    for api in gw.get_apis()["Items"]:
+        api_id = api["ApiId"]
+        integrations = {i["IntegrationId"]: i for i in gw.get_integrations(ApiId=api_id)["Items"]}
+        out[api_id] = {
+            "name": api["Name"],
+            "tags": api.get("Tags"),
+            "endpoint": api["ApiEndpoint"],
+            "routes": {
+                r["RouteKey"]: integrations[r["Target"].removeprefix("integrations/")]
+                for r in gw.get_routes(ApiId=api_id)["Items"]
+            },
+            "integrations": len(integrations),
+            "stages": {s["StageName"]: s.get("AutoDeploy") for s in
+                       gw.get_stages(ApiId=api_id)["Items"]},
+        }  # fmt: skip
+    for f in lam.list_functions()["Functions"]:
+        try:
+            policy = lam.get_policy(FunctionName=f["FunctionName"], Qualifier="live")["Policy"]
+        except lam.exceptions.ResourceNotFoundException:
+            continue
+        out[f"policy {f['FunctionName']}"] = json.loads(policy)["Statement"]
+    return out
+
+
+def test_http_api_events_become_one_http_api_with_their_routes(
+    moto: None, own_cache: Path, tmp_path: Path
+) -> None:
+    fn = make_function(tmp_path, name="api-probe", yaml_text=API_YAML)
+    # dry run: the API is in the diff, and nothing exists afterwards
+    dry = promote(fn, PromoteOptions(create_role=True, dry_run=True))
+    text = dry.plan.text()
+    assert "HTTP API api-probe: absent -> create" in text
+    assert "+ HttpApi.Route.GET /items/{id}" in text
+    assert "+ HttpApi.Route.ANY /files/{proxy+}  Lambda proxy, payload 2.0, timeout 5000 ms" in text
+    assert "+ HttpApi.Stage.$default             auto-deploy" in text
+    assert "+ HttpApi.Permission" in text
+    assert "Events of Type Api are not promoted yet" in text
+    assert http_apis() == {} and snapshot()["functions"] == []
+
+    out = Console(record=True, width=200)
+    status = run_promote(
+        fn.name, PromoteOptions(create_role=True), functions_dir=tmp_path, yes=True, console=out
+    )
+    assert status == 0, out.export_text()
+    apis = http_apis()
+    ((api_id, api),) = [(k, v) for k, v in apis.items() if not k.startswith("policy")]
+    assert api["name"] == "api-probe" and api["tags"]["lambda-sandbox:function"] == "api-probe"
+    assert api["tags"]["team"] == "ml"
+    assert f"HTTP API: {api['endpoint']}/ (ANY /files/{{proxy+}}, GET /items/{{id}})" in (
+        out.export_text()
+    )
+    alias_arn = f"arn:aws:lambda:{REGION}:123456789012:function:api-probe:live"
+    assert set(api["routes"]) == {"GET /items/{id}", "ANY /files/{proxy+}"}
+    for key, timeout in (("GET /items/{id}", 29000), ("ANY /files/{proxy+}", 5000)):
+        integration = api["routes"][key]
+        assert integration["IntegrationType"] == "AWS_PROXY"
+        assert integration["IntegrationUri"] == alias_arn
+        assert integration["PayloadFormatVersion"] == "2.0"
+        assert integration["TimeoutInMillis"] == timeout
+    assert api["stages"] == {"$default": True}
+    (statement,) = apis["policy api-probe"]
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert statement["Action"] == "lambda:InvokeFunction"
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == (
+        f"arn:aws:execute-api:{REGION}:123456789012:{api_id}/*"
+    )
+
+    # a second promote: nothing to do, no second API, route, integration or statement
+    again = plan_promotion(fn, PromoteOptions(create_role=True))
+    assert again.changes == () and again.up_to_date
+    assert f"HTTP API api-probe: {api_id}, {api['endpoint']}/" in again.text()
+    second = promote(fn, PromoteOptions(create_role=True))
+    assert second.http_api_endpoint == api["endpoint"] + "/"
+    assert http_apis() == apis
+
+    # a route less and a route more: the same API changes in place
+    yaml_text = API_YAML.replace('Path: "/items/{id}", Method: get', "Path: /health, Method: get")
+    (tmp_path / "api-probe" / "function.yaml").write_text(yaml_text)
+    changed = load_function(tmp_path / "api-probe")
+    plan = plan_promotion(changed, PromoteOptions(create_role=True))
+    assert {(c.sign, c.field) for c in plan.changes} == {
+        ("+", "HttpApi.Route.GET /health"),
+        ("-", "HttpApi.Route.GET /items/{id}"),
+    }
+    assert "function api-probe: no changes" in plan.text()
+    promote(changed, PromoteOptions(create_role=True))
+    after = http_apis()
+    assert list(k for k in after if not k.startswith("policy")) == [api_id]
+    assert set(after[api_id]["routes"]) == {"GET /health", "ANY /files/{proxy+}"}
+    assert after[api_id]["integrations"] == 2
+    assert after["policy api-probe"] == apis["policy api-probe"]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # first run: downloads the aarch64 wheels, builds the model
 def test_image_classifier_for_arm64_carries_aarch64_manylinux_wheels(aws_env: None) -> None:

@@ -3,6 +3,7 @@ and the translation of boto3's errors. No AWS (not even moto) here."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,13 @@ from sandbox.definitions import FunctionConfig, load_function
 from sandbox.limits import load_limits
 from sandbox.promote import PromoteError, current_state, desired_state, diff, s3_etag
 from sandbox.promote.errors import aws_step
+from sandbox.promote.http_api import (
+    HTTP_API,
+    Route,
+    desired_http_api,
+    diff_http_api,
+    http_api_routes,
+)
 from sandbox.promote.package import wheel_platforms
 from sandbox.promote.plan import (
     ABSENT,
@@ -261,6 +269,70 @@ def test_removed_settings_and_other_changes(tmp_path: Path) -> None:
     assert changes["ReservedConcurrentExecutions"].sign == "-"  # not in function.yaml
     assert changes["FunctionUrlConfig.AuthType"].sign == "-"
     assert all(c.group != TAGS for c in changes.values())  # no Tags in function.yaml
+
+
+# ----------------------------------------------------------------------------- HTTP API
+HTTP_API_YAML = """
+Handler: app.handler
+Runtime: python3.12
+Events:
+  Catch: {Type: HttpApi}
+  Get: {Type: HttpApi, Properties: {Path: "/items/{id}", Method: get}}
+  Any: {Type: HttpApi, Properties: {Path: "/{proxy+}", Method: x-amazon-apigateway-any-method,
+        PayloadFormatVersion: "1.0", TimeoutInMillis: 60000}}
+  Quick: {Type: HttpApi, Properties: {Path: /quick, Method: POST, TimeoutInMillis: 500}}
+  Bucket: {Type: S3, Properties: {Bucket: b}}
+"""
+TARGET = "arn:aws:lambda:us-east-1:123456789012:function:fn"
+
+
+def test_http_api_routes_follow_sams_defaults(tmp_path: Path) -> None:
+    config = make_function(tmp_path, HTTP_API_YAML)
+    routes = {r.key: (r.payload_version, r.timeout_ms) for r in http_api_routes(config, LIMITS)}
+    assert routes == {
+        "$default": ("2.0", 29000),  # no Path and no Method: the catch-all route
+        "GET /items/{id}": ("2.0", 29000),
+        "ANY /{proxy+}": ("1.0", 29000),  # API Gateway's integration timeout caps 60 s
+        "POST /quick": ("2.0", 500),
+    }
+    assert desired_http_api(make_function(tmp_path, FULL_YAML, "plain"), TARGET) is None
+
+
+def test_http_api_bad_events_are_refused_with_the_key(tmp_path: Path) -> None:
+    bad = HTTP_API_YAML.replace('"/items/{id}"', "items")
+    with pytest.raises(PromoteError, match=r"Events\.Get\.Properties\.Path 'items' must start"):
+        http_api_routes(make_function(tmp_path, bad))
+    twice = HTTP_API_YAML.replace("/quick, Method: POST", '"/items/{id}", Method: GET')
+    with pytest.raises(PromoteError, match=r"two HttpApi events have the route 'GET /items/"):
+        http_api_routes(make_function(tmp_path, twice, "twice"))
+
+
+def test_http_api_diff(tmp_path: Path) -> None:
+    desired = desired_http_api(make_function(tmp_path, HTTP_API_YAML), TARGET, LIMITS)
+    assert desired is not None
+    created = {c.field: c for c in diff_http_api(desired, None)}
+    assert all(c.sign == "+" and c.group == HTTP_API for c in created.values())
+    assert set(created) == {
+        "HttpApi", "HttpApi.Integration.Target", "HttpApi.Stage.$default", "HttpApi.Permission",
+        "HttpApi.Route.$default", "HttpApi.Route.GET /items/{id}", "HttpApi.Route.ANY /{proxy+}",
+        "HttpApi.Route.POST /quick",
+    }  # fmt: skip
+    same = dataclasses.replace(desired, api_id="abc", endpoint="https://abc.example/")
+    assert diff_http_api(desired, same) == ()
+    drifted = dataclasses.replace(
+        same,
+        routes=(*desired.routes[1:], Route("GET /old")),
+        target=TARGET + ":live",
+        stage_auto_deploy=None,
+        permitted=False,
+    )
+    changes = {c.field: c for c in diff_http_api(desired, drifted)}
+    assert changes["HttpApi.Route.GET /old"].sign == "-"
+    assert changes[f"HttpApi.Route.{desired.routes[0].key}"].sign == "+"
+    assert changes["HttpApi.Integration.Target"].sign == "~"
+    assert changes["HttpApi.Stage.$default"].sign == "+"
+    assert changes["HttpApi.Permission"].sign == "+"
+    assert diff_http_api(None, same) == ()  # events removed: the API is left alone
 
 
 # ------------------------------------------------------------------------------- errors

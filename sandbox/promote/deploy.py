@@ -180,6 +180,24 @@ def read_image(aws: AwsTarget, ref: ImageRef) -> tuple[bool, int | None]:
     return True, int(details[0].get("imageSizeInBytes") or 0)
 
 
+def repository_uri(aws: AwsTarget, repository: str) -> str | None:
+    """The ECR repository's URI (REGISTRY/NAME), or None when it does not exist."""
+    with aws_step(f"reading ECR repository {repository}"):
+        try:
+            got = aws.client("ecr").describe_repositories(repositoryNames=[repository])
+        except ClientError as exc:
+            if error_code(exc) == "RepositoryNotFoundException":
+                return None
+            raise
+    return str(got["repositories"][0]["repositoryUri"])
+
+
+def ecr_registry(aws: AwsTarget) -> str:
+    """The account's private ECR registry in the region."""
+    suffix = "amazonaws.com.cn" if aws.partition == "aws-cn" else "amazonaws.com"
+    return f"{aws.account}.dkr.ecr.{aws.region}.{suffix}"
+
+
 # ------------------------------------------------------------------------------ changing
 def create_repository(aws: AwsTarget, repository: str) -> None:
     with aws_step(f"creating ECR repository {repository}"):

@@ -28,7 +28,7 @@ from sandbox.limits import Limits, load_limits
 from sandbox.models import cache_root
 from sandbox.promote.errors import PromoteError
 
-__all__ = ["ZipPackage", "build_zip", "package_limits", "wheel_platforms"]
+__all__ = ["ZipPackage", "build_zip", "bundle_files", "package_limits", "wheel_platforms"]
 
 Say = Callable[[str], None]
 MIB = 1024 * 1024  # Lambda's "MB" in its quotas are MiB
@@ -168,6 +168,20 @@ def _largest(files: dict[str, Path], count: int = 5) -> str:
     return ", ".join(f"{name} {size / MIB:.0f} MB" for name, size in ranked)
 
 
+def bundle_files(
+    config: FunctionConfig, architecture: str, say: Say
+) -> tuple[Path | None, dict[str, Path]]:
+    """What goes into /var/task, by path there: the requirements installed for Lambda's
+    platform (their folder, or None), the code, and the streaming wrapper when it streams."""
+    requirements = requirements_of(config)
+    deps = _install_for_lambda(config, architecture, requirements, say) if requirements else None
+    files: dict[str, Path] = _walk(deps, {".complete"}) if deps is not None else {}
+    files.update(_walk(config.code_dir, set()))
+    if streams(config):
+        files.update({name: _STREAMING_DIR / name for name in STREAMING_FILES})
+    return deps, files
+
+
 def build_zip(
     config: FunctionConfig,
     architecture: str | None = None,
@@ -179,12 +193,7 @@ def build_zip(
     say = progress or (lambda _m: None)
     arch = architecture or config.architectures[0]
     quotas = package_limits(limits)
-    requirements = requirements_of(config)
-    deps = _install_for_lambda(config, arch, requirements, say) if requirements else None
-    files: dict[str, Path] = _walk(deps, {".complete"}) if deps is not None else {}
-    files.update(_walk(config.code_dir, set()))
-    if streams(config):
-        files.update({name: _STREAMING_DIR / name for name in STREAMING_FILES})
+    deps, files = bundle_files(config, arch, say)
     unzipped = sum(p.stat().st_size for p in files.values())
     if unzipped > quotas["unzipped"]:
         raise PromoteError(

@@ -10,6 +10,7 @@ promote(config, options)          both, unless dry_run; then the smoke invoke an
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from sandbox.promote.http_api import (
     read_http_api,
 )
 from sandbox.promote.http_api import compared_count as api_compared_count
+from sandbox.promote.image import ENGINE_ARCH, PLATFORM, BuiltImage, build_image, push_image
 from sandbox.promote.package import MIB, ZipPackage, build_zip, package_limits
 from sandbox.promote.plan import (
     ALIAS,
@@ -72,7 +74,9 @@ class PromoteOptions:
     role_arn: str | None = None
     create_role: bool = False
     package: str = "zip"  # or "image"
-    image_uri: str | None = None  # an image pushed to ECR (building it needs Docker)
+    image_uri: str | None = None  # an image pushed already; without it, promote builds one
+    registry: str | None = None  # push here instead of ECR's registry (tests, LocalStack)
+    base_image: str | None = None  # BASE of the generated Dockerfile
     architecture: str | None = None  # override the function's Architectures
     model_bucket: str | None = None  # override MODEL_BUCKET
     code_bucket: str | None = None  # for zips over the direct-upload limit
@@ -97,7 +101,9 @@ class Plan:
     current: FunctionState | None
     changes: tuple[Change, ...]
     package: ZipPackage | None
-    image: ImagePlan | None
+    image: ImagePlan | None  # an image pushed already (--image-uri)
+    build: BuiltImage | None  # an image built here, pushed when applying
+    build_repository: str | None  # ECR repository of the built image: "exists" | "create"
     code_upload: Upload | None  # the zip through S3 when over the direct-upload limit
     http_api: HttpApiState | None  # what the HttpApi events ask for (None: no such events)
     http_api_current: HttpApiState | None  # the function's HTTP API on AWS, if any
@@ -165,6 +171,13 @@ class Plan:
             state = "not pushed yet" if size is None else f"{size / MIB:.0f} MB in ECR"
             repo = "exists" if self.image.repository_exists else "create"
             out.append(("", f"image: {self.image.ref.uri} ({state}; repository {repo})"))
+        if self.build is not None:
+            out.append(("", f"image: {self.build.describe()}"))
+            repo = self.build.repository
+            if self.build_repository == "create":
+                out.append(("green", f"+ ECR repository {repo}"))
+            pushed = "in the registry already" if self.build.pushed_digest else "push when applying"
+            out.append(("dim", f"  {pushed} ({self.build.registry}/{repo})"))
         if self.code_upload is not None:
             out.append(self._upload_line(self.code_upload))
         for bucket, state in self.buckets.items():
@@ -258,12 +271,36 @@ def plan_promotion(
     # the package: a zip built for Lambda's platform, or an image in ECR
     package: ZipPackage | None = None
     image: ImagePlan | None = None
-    if options.package == "image":
-        if not options.image_uri:
-            raise PromoteError(
-                "building the image needs Docker, which promote does not drive yet: build it "
-                "(FROM public.ecr.aws/lambda/python), push it to ECR, and pass --image-uri URI"
+    build: BuiltImage | None = None
+    build_repository: str | None = None
+    if options.package == "image" and not options.image_uri:
+        repository = config.name.lower()  # ECR repository names are lower case
+        repository_uri = deploy.repository_uri(aws, repository)
+        build_repository = "create" if repository_uri is None else "exists"
+        registry = options.registry or (
+            repository_uri.split("/", 1)[0] if repository_uri else deploy.ecr_registry(aws)
+        )
+        build = build_image(
+            config,
+            arch,
+            registry=registry,
+            repository=repository,
+            base_image=options.base_image,
+            reporter=say,
+        )
+        limit = package_limits(lim)["image"]
+        if build.size_bytes > limit:
+            blockers.append(
+                f"the image is {build.size_bytes / MIB:.0f} MB unpacked, over Lambda's "
+                f"{limit / MIB:.0f} MB limit: trim the image or its requirements"
             )
+        if build.architecture != ENGINE_ARCH[arch]:
+            blockers.append(
+                f"the image was built for linux/{build.architecture}, the function runs on "
+                f"{arch}: build FROM a base image for {PLATFORM[arch]} (--base-image)"
+            )
+    elif options.package == "image":
+        assert options.image_uri is not None
         ref = deploy.parse_image_uri(options.image_uri)
         repo_exists, size = deploy.read_image(aws, ref)
         image = ImagePlan(ref, repo_exists, size)
@@ -339,7 +376,7 @@ def plan_promotion(
         environment=environment,
         architecture=arch,
         code_sha256=package.sha256 if package else None,
-        image_uri=image.ref.uri if image else None,
+        image_uri=image.ref.uri if image else (build.uri if build else None),
     )
     changes = diff(desired, current)
     if current is not None and any(c.group == REPLACE for c in changes):
@@ -372,6 +409,8 @@ def plan_promotion(
         changes=changes,
         package=package,
         image=image,
+        build=build,
+        build_repository=build_repository,
         code_upload=code_upload,
         http_api=http_api,
         http_api_current=http_api_current,
@@ -459,6 +498,12 @@ def apply_plan(plan: Plan, aws: AwsTarget, reporter: Reporter | None = None) -> 
                 f"{plan.image.ref.uri} is not in ECR: build and push it (docker push), then run "
                 "promote again (building and pushing is not automated yet)"
             )
+    if plan.build is not None and (current is None or CODE in plan.groups):
+        if plan.build_repository == "create":
+            say.step(f"creating ECR repository {plan.build.repository}")
+            deploy.create_repository(aws, plan.build.repository)
+        image_uri = push_image(aws, plan.build, say)
+        desired = dataclasses.replace(desired, image_uri=image_uri)
     if plan.role_action == "create":
         assert plan.role_name is not None
         say.step(f"creating IAM role {plan.role_name}")
@@ -468,13 +513,13 @@ def apply_plan(plan: Plan, aws: AwsTarget, reporter: Reporter | None = None) -> 
     if current is None:
         say.step(f"creating function {name}")
         arn = deploy.create_function(
-            aws, name, desired, _code_argument(plan), say, plan.role_action == "create"
+            aws, name, desired, _code_argument(plan, desired), say, plan.role_action == "create"
         )
     else:
         arn = current.arn or name
         if CODE in changed:
             say.step(f"updating {name}'s code")
-            deploy.update_code(aws, name, desired, _code_argument(plan))
+            deploy.update_code(aws, name, desired, _code_argument(plan, desired))
         if CONFIGURATION in changed:
             say.step(f"updating {name}'s configuration")
             snap = any(c.field == "SnapStart.ApplyOn" for c in plan.changes)
@@ -514,9 +559,9 @@ def apply_plan(plan: Plan, aws: AwsTarget, reporter: Reporter | None = None) -> 
     return Deployed(arn, version, url, api_url)
 
 
-def _code_argument(plan: Plan) -> dict[str, Any]:
-    if plan.image is not None:
-        return {"ImageUri": plan.image.ref.uri}
+def _code_argument(plan: Plan, desired: FunctionState) -> dict[str, Any]:
+    if desired.image_uri is not None:
+        return {"ImageUri": desired.image_uri}
     assert plan.package is not None
     if plan.code_upload is not None:
         return {"S3Bucket": plan.code_upload.bucket, "S3Key": plan.code_upload.key}

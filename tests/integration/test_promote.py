@@ -7,15 +7,18 @@ its pins would clash with the project's.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import glob
 import hashlib
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.request
 import zipfile
@@ -518,6 +521,155 @@ def test_http_api_events_become_one_http_api_with_their_routes(
     assert set(after[api_id]["routes"]) == {"GET /health", "ANY /files/{proxy+}"}
     assert after[api_id]["integrations"] == 2
     assert after["policy api-probe"] == apis["policy api-probe"]
+
+
+# ---------------------------------------------------------------------- image packages
+IMAGE_YAML = NO_MODELS_YAML.replace("Architectures: [arm64]", "Architectures: [x86_64]")
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    """A real registry (Debian's docker-registry, the CNCF distribution server) on
+    127.0.0.1:<free port>, storing in the test's folder; its HOST:PORT. Nothing here reaches a
+    public registry: the Docker engine treats 127.0.0.0/8 registries as plain HTTP ones."""
+    binary = os.environ.get("SANDBOX_REGISTRY_BIN") or shutil.which("docker-registry")
+    assert binary, "needs a local registry: apt-get install docker-registry"
+    address = f"127.0.0.1:{free_port()}"
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog: {level: warn}\n"
+        f"storage: {{filesystem: {{rootdirectory: {tmp_path / 'registry'}}}}}\n"
+        f"http: {{addr: {address}}}\n"
+    )
+    log = open(tmp_path / "registry.log", "wb")  # noqa: SIM115 (closed at teardown)
+    proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (tmp_path / "registry.log").read_text()
+            try:
+                with urllib.request.urlopen(f"http://{address}/v2/", timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the registry did not start in 30 s"
+                time.sleep(0.2)
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def registry_get(address: str, path: str) -> tuple[bytes, dict[str, str]]:
+    request = urllib.request.Request(
+        f"http://{address}/v2/{path}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return resp.read(), dict(resp.headers)
+
+
+def layer_files(address: str, repository: str, digest: str) -> dict[str, bytes]:
+    """Every regular file of the image's layers, by path, as the registry serves them."""
+    manifest, _ = registry_get(address, f"{repository}/manifests/{digest}")
+    files: dict[str, bytes] = {}
+    for layer in json.loads(manifest)["layers"]:
+        blob, _ = registry_get(address, f"{repository}/blobs/{layer['digest']}")
+        with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+            for member in tar.getmembers():
+                if member.isfile():
+                    files[member.name] = tar.extractfile(member).read()  # type: ignore[union-attr]
+    return files
+
+
+@pytest.fixture
+def tiny_base() -> Iterator[str]:
+    """A base image made offline: `docker import` of a one-file tarball (nothing is pulled)."""
+    import docker
+
+    client = docker.from_env()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"lambda-sandbox test base\n"
+        info = tarfile.TarInfo("etc/base-release")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    name = f"lambda-sandbox-test-base:{os.getpid()}"
+    client.api.import_image_from_data(buf.getvalue(), repository=name.split(":")[0],
+                                      tag=name.split(":")[1])  # fmt: skip
+    yield name
+    for image in client.images.list(filters={"label": "lambda-sandbox.function=img-probe"}):
+        client.images.remove(image.id, force=True)
+    client.images.remove(name, force=True)
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(300)
+def test_an_image_package_is_built_pushed_and_deployed_by_digest(
+    moto: None, own_cache: Path, tmp_path: Path, registry: str, tiny_base: str
+) -> None:
+    fn = make_function(tmp_path, name="img-probe", yaml_text=IMAGE_YAML)
+    options = PromoteOptions(
+        create_role=True, package="image", registry=registry, base_image=tiny_base,
+        smoke_test=False,
+    )  # fmt: skip
+    ecr = boto3.client("ecr", region_name=REGION)
+    lam = boto3.client("lambda", region_name=REGION)
+
+    # dry run: built locally, nothing on AWS or in the registry
+    dry = promote(fn, dataclasses.replace(options, dry_run=True))
+    text = dry.plan.text()
+    assert f"+ ImageUri                           {registry}/img-probe@(digest after the push)" in (
+        text
+    )
+    assert "+ ECR repository img-probe" in text
+    assert f"Dockerfile: generated FROM {tiny_base}) -> {registry}/img-probe:sandbox-" in text
+    assert snapshot()["functions"] == [] and ecr.describe_repositories()["repositories"] == []
+    catalog, _ = registry_get(registry, "_catalog")
+    assert json.loads(catalog)["repositories"] == []
+
+    reporter = ListReporter()
+    first = promote(fn, options, reporter=reporter)
+    assert ecr.describe_repositories()["repositories"][0]["repositoryName"] == "img-probe"
+    got = lam.get_function(FunctionName=fn.name)
+    cfg = got["Configuration"]
+    assert cfg["PackageType"] == "Image" and "Runtime" not in cfg
+    assert cfg["ImageConfigResponse"]["ImageConfig"]["Command"] == ["app.handler"]
+    assert (cfg["MemorySize"], cfg["Timeout"], cfg["EphemeralStorage"]) == (512, 20, {"Size": 1024})
+    uri = got["Code"]["ImageUri"]
+    prefix = f"{registry}/img-probe@sha256:"
+    assert uri.startswith(prefix) and len(uri) == len(prefix) + 64
+    digest = uri.split("@")[1]
+    _, headers = registry_get(registry, f"img-probe/manifests/{digest}")
+    assert headers["Docker-Content-Digest"] == digest
+    files = layer_files(registry, "img-probe", digest)
+    assert files["var/task/app.py"] == APP.encode()  # the bundle, on the base's layer
+    assert files["etc/base-release"] == b"lambda-sandbox test base\n"
+    # ECR's token went to the engine only
+    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    password = base64.b64decode(token).decode().partition(":")[2]
+    assert not any(password in step or token in step for step in reporter.steps)
+    assert first.plan.build is not None and first.plan.build.size_bytes > 0
+
+    # unchanged: the build hits the engine's cache, the digest is known, nothing is pushed
+    tags_before, _ = registry_get(registry, "img-probe/tags/list")
+    second = plan_promotion(fn, options)
+    assert second.changes == () and second.up_to_date
+    assert "in the registry already" in second.text()
+    promote(fn, options)
+    assert registry_get(registry, "img-probe/tags/list")[0] == tags_before
+    assert lam.get_function(FunctionName=fn.name)["Code"]["ImageUri"] == uri
+
+    # new code: a new image and digest, the same function updated in place
+    (fn.code_dir / "app.py").write_text(APP + "\nVERSION = 2\n")
+    third = promote(fn, options)
+    assert [c.field for c in third.plan.changes] == ["ImageUri"]
+    new_uri = lam.get_function(FunctionName=fn.name)["Code"]["ImageUri"]
+    assert new_uri.startswith(prefix) and new_uri != uri
+    assert layer_files(registry, "img-probe", new_uri.split("@")[1])["var/task/app.py"].endswith(
+        b"VERSION = 2\n"
+    )
+    assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == [fn.name]
 
 
 @pytest.mark.slow

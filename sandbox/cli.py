@@ -427,6 +427,17 @@ def tune(
 @click.option("--create-role", is_flag=True)
 @click.option("--package", type=click.Choice(["zip", "image"]), default="zip", show_default=True)
 @click.option("--image-uri", default=None, help="An image already pushed to ECR (--package image).")
+@click.option(
+    "--base-image",
+    default=None,
+    help="BASE of the generated Dockerfile (default public.ecr.aws/lambda/python:<version>).",
+)
+@click.option(
+    "--registry",
+    envvar="SANDBOX_PROMOTE_REGISTRY",
+    default=None,
+    help="HOST[:PORT] to push the image to instead of ECR's (tests, LocalStack).",
+)
 @click.option("--architecture", type=click.Choice(["x86_64", "arm64"]), default=None)
 @click.option("--model-bucket", default=None)
 @click.option("--code-bucket", default=None, help="For zips over the 50 MB direct-upload limit.")
@@ -446,6 +457,8 @@ def promote(
     create_role: bool,
     package: str,
     image_uri: str | None,
+    base_image: str | None,
+    registry: str | None,
     architecture: str | None,
     model_bucket: str | None,
     code_bucket: str | None,
@@ -469,6 +482,8 @@ def promote(
         create_role=create_role,
         package=package,
         image_uri=image_uri,
+        base_image=base_image,
+        registry=registry,
         architecture=architecture,
         model_bucket=model_bucket,
         code_bucket=code_bucket,

@@ -92,6 +92,7 @@ class BuiltImage:
 def docker_step(step: str) -> Iterator[None]:
     """Docker's errors as PromoteError("<step> failed: ... <what to do>")."""
     import docker.errors
+    import requests.exceptions
 
     try:
         yield
@@ -99,23 +100,26 @@ def docker_step(step: str) -> Iterator[None]:
         raise
     except docker.errors.BuildError as exc:
         log = "".join(str(c.get("stream") or c.get("error") or "") for c in exc.build_log)
-        raise PromoteError(f"{step} failed: {exc.msg}\n{log[-2000:]}") from exc
-    except docker.errors.ImageNotFound as exc:
-        raise PromoteError(f"{step} failed: {exc.explanation or exc}") from exc
+        raise PromoteError(f"{step} failed: {exc.msg}{_pull_hint(exc.msg)}\n{log[-2000:]}") from exc
     except docker.errors.APIError as exc:
         text = str(exc.explanation or exc)
-        hint = ""
-        if "pull access denied" in text or "manifest unknown" in text or "dial tcp" in text:
-            hint = (
-                ": the base image is not on this machine and cannot be pulled; "
-                "`docker pull` or `docker load` it, or pass --base-image"
-            )
-        raise PromoteError(f"{step} failed: {text}{hint}") from exc
-    except docker.errors.DockerException as exc:
+        raise PromoteError(f"{step} failed: {text}{_pull_hint(text)}") from exc
+    except (docker.errors.DockerException, requests.exceptions.ConnectionError) as exc:
         raise PromoteError(
             f"{step} failed: no Docker engine ({exc}). Image packages are built with Docker: "
             "start it, or set DOCKER_HOST"
         ) from exc
+
+
+def _pull_hint(text: str) -> str:
+    if any(
+        m in text for m in ("pull access denied", "manifest unknown", "dial tcp", "no such host")
+    ):
+        return (
+            " (the base image is not on this machine and cannot be pulled: `docker pull` or "
+            "`docker load` it, or pass --base-image)"
+        )
+    return ""
 
 
 def docker_client() -> Any:
@@ -125,6 +129,19 @@ def docker_client() -> Any:
         client = docker.from_env()
         client.ping()
     return client
+
+
+@contextmanager
+def engine(client: Any | None = None) -> Iterator[Any]:
+    """The given Docker client, or a new one that is closed afterwards."""
+    if client is not None:
+        yield client
+        return
+    own = docker_client()
+    try:
+        yield own
+    finally:
+        own.close()
 
 
 # ------------------------------------------------------------------------------ build
@@ -175,7 +192,6 @@ def build_image(
     client: Any | None = None,
 ) -> BuiltImage:
     """Build the function's image for Lambda's platform; nothing leaves the machine."""
-    docker = client or docker_client()
     platform = PLATFORM[architecture]
     own = config.folder / "Dockerfile"
     base = base_image or default_base_image(config)
@@ -189,11 +205,10 @@ def build_image(
     }
     step = f"building {config.name}'s image for {platform}"
     reporter.step(step)
-    with docker_step(step):
+    with engine(client) as docker, docker_step(step):
         if own.is_file():
-            image, _log = docker.images.build(
-                path=str(config.folder), dockerfile="Dockerfile", **args
-            )
+            build = docker.images.build
+            image, _log = build(path=str(config.folder), dockerfile="Dockerfile", **args)
         else:
             context = _context_tar(config, architecture, reporter.step)
             with open(context, "rb") as f:
@@ -226,12 +241,11 @@ def _ecr_login(aws: AwsTarget) -> tuple[dict[str, str], str]:
 
 def push_image(aws: AwsTarget, built: BuiltImage, reporter: Reporter, client: Any = None) -> str:
     """Tag and push the image; returns the ImageUri with the pushed manifest's digest."""
-    docker = client or docker_client()
     auth, _ecr_host = _ecr_login(aws)
     step = f"pushing {built.name}:{built.tag}"
     reporter.step(step)
     digest = None
-    with docker_step(step):
+    with engine(client) as docker, docker_step(step):
         docker.images.get(built.image_id).tag(built.name, built.tag)
         lines = docker.images.push(
             built.name, tag=built.tag, auth_config=auth, stream=True, decode=True

@@ -672,6 +672,53 @@ def test_an_image_package_is_built_pushed_and_deployed_by_digest(
     assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == [fn.name]
 
 
+@pytest.mark.docker
+@pytest.mark.timeout(300)
+def test_image_builds_that_lambda_could_not_run_are_refused(
+    moto: None, own_cache: Path, tmp_path: Path, tiny_base: str
+) -> None:
+    fn = make_function(tmp_path, name="img-probe", yaml_text=NO_MODELS_YAML)  # arm64
+    options = PromoteOptions(
+        create_role=True, package="image", registry="127.0.0.1:9", base_image=tiny_base,
+        dry_run=True,
+    )  # fmt: skip
+    # the base is amd64, the function arm64: the plan is blocked, and says why
+    out = Console(record=True, width=200)
+    assert run_promote(fn.name, options, functions_dir=tmp_path, console=out) == 1
+    assert "blocked: the image was built for linux/amd64, the function runs on arm64" in (
+        out.export_text()
+    )
+    # a base image that is not here cannot be pulled: the message says what to do
+    missing = dataclasses.replace(options, base_image="lambda-sandbox-test-absent:1")
+    with pytest.raises(PromoteError, match=r"cannot be pulled: `docker pull` or `docker load`"):
+        promote(fn, missing)
+    # the folder's own Dockerfile wins over the generated one
+    (fn.folder / "Dockerfile").write_text(
+        'FROM scratch\nCOPY src/ /var/task/\nCMD ["app.handler"]\n'
+    )
+    plan = promote(fn, options).plan
+    assert plan.build is not None and plan.build.dockerfile == "function folder"
+    assert plan.build.architecture == "arm64" and not plan.blockers
+    assert snapshot()["functions"] == []
+
+
+# docker's unix-socket adapter leaks its socket when the connect fails (docker/transport/
+# unixconn.py: the socket is made, connect raises, nothing closes it)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_image_package_without_a_docker_engine_says_so(
+    moto: None, own_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_function(tmp_path, name="img-probe", yaml_text=IMAGE_YAML)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    out = Console(record=True, width=200)
+    options = PromoteOptions(create_role=True, package="image")
+    assert run_promote("img-probe", options, functions_dir=tmp_path, yes=True, console=out) == 1
+    text = " ".join(out.export_text().split())
+    assert "connecting to the Docker engine failed: no Docker engine" in text
+    assert "start it, or set DOCKER_HOST" in text
+    assert snapshot()["functions"] == []
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # first run: downloads the aarch64 wheels, builds the model
 def test_image_classifier_for_arm64_carries_aarch64_manylinux_wheels(aws_env: None) -> None:

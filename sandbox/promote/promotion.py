@@ -496,7 +496,7 @@ def apply_plan(plan: Plan, aws: AwsTarget, reporter: Reporter | None = None) -> 
         if plan.image.size_bytes is None:
             raise PromoteError(
                 f"{plan.image.ref.uri} is not in ECR: build and push it (docker push), then run "
-                "promote again (building and pushing is not automated yet)"
+                "promote again; or drop --image-uri and promote builds and pushes it"
             )
     if plan.build is not None and (current is None or CODE in plan.groups):
         if plan.build_repository == "create":

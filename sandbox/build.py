@@ -3,6 +3,19 @@
 The bundle is what runs locally, what is measured against Lambda's 250 MB unzipped limit, and
 what `promote` zips. Requirements are installed once per (requirements.txt, runtime) and cached;
 each build then hard-links them next to a fresh copy of the code.
+
+A requirement that ships only as an sdist is compiled on this machine, and its build scripts may
+tune the result to this CPU (llama.cpp's `-march=native`, say): a bundle that runs here then
+crashes with SIGILL on Lambda. A function may therefore declare the environment its sdists are
+built in (a sandbox extension, ignored by AWS):
+
+    BuildEnvironment:
+      Variables: {CMAKE_ARGS: "-DGGML_NATIVE=OFF -DGGML_AVX2=ON"}
+
+Its requirements are then first built into wheels (`pip wheel`) under
+~/.cache/lambda-sandbox/wheels/<hash of those variables>/, and installed from there with
+--no-index: a slow source build happens once per machine and build environment, and a wheel
+built with other flags is never picked up.
 """
 
 from __future__ import annotations
@@ -17,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.definitions import FunctionConfig
-from sandbox.exceptions import BuildError
+from sandbox.exceptions import BuildError, ConfigError
 from sandbox.limits import Limits, load_limits
+from sandbox.models import cache_root
 
-__all__ = ["Bundle", "build_bundle", "dir_size", "requirements_of"]
+__all__ = ["Bundle", "build_bundle", "build_environment", "dir_size", "requirements_of"]
 
 Progress = Callable[[str], None]
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "tests")
@@ -63,33 +77,63 @@ def requirements_of(config: FunctionConfig) -> str:
     return "\n".join(ln for ln in lines if ln and not ln.startswith("#"))
 
 
+def build_environment(config: FunctionConfig) -> dict[str, str]:
+    """The variables the function's sdists are built with (BuildEnvironment.Variables)."""
+    declared = config.raw.get("BuildEnvironment")
+    if declared is None:
+        return {}
+    variables = declared.get("Variables") if isinstance(declared, dict) else None
+    if not isinstance(variables, dict) or not all(isinstance(k, str) for k in variables):
+        raise ConfigError(
+            f"{config.source}: BuildEnvironment: {declared!r} is not valid; allowed: "
+            "{Variables: {NAME: value, ...}}"
+        )
+    return {k: str(v) for k, v in variables.items()}
+
+
+def wheel_dir(build_env: dict[str, str]) -> Path:
+    """Where wheels built under `build_env` are kept: one folder per set of variables."""
+    text = "\n".join(f"{k}={v}" for k, v in sorted(build_env.items()))
+    return cache_root() / "wheels" / hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _pip(args: list[str], env: dict[str, str] | None, config: FunctionConfig, what: str) -> None:
+    cmd = [sys.executable, "-m", "pip", *args[:1], "--quiet", "--disable-pip-version-check"]
+    proc = subprocess.run([*cmd, *args[1:]], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise BuildError(f"{config.name}: {what} failed:\n{proc.stderr[-2000:]}")
+
+
 def _install_deps(
     requirements: str, config: FunctionConfig, cache: Path, progress: Progress
 ) -> Path:
-    key = hashlib.sha256(f"{config.runtime}\n{requirements}".encode()).hexdigest()[:16]
+    build_env = build_environment(config)
+    env_text = "".join(f"\n{k}={v}" for k, v in sorted(build_env.items()))
+    key = hashlib.sha256(f"{config.runtime}\n{requirements}{env_text}".encode()).hexdigest()[:16]
     target = cache / key
     if (target / ".complete").exists():
         return target
-    progress(f"{config.name}: installing requirements (cached afterwards)")
     tmp = cache / f"{key}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-warn-script-location",
-        "--target",
-        str(tmp),
-        "-r",
-        str(config.code_dir / "requirements.txt"),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BuildError(f"{config.name}: pip install failed:\n{proc.stderr[-2000:]}")
+    reqs = ["-r", str(config.code_dir / "requirements.txt")]
+    source: list[str] = []
+    if build_env:
+        wheels = wheel_dir(build_env)
+        wheels.mkdir(parents=True, exist_ok=True)
+        (wheels / "BUILD_ENVIRONMENT").write_text(env_text.lstrip() + "\n")
+        progress(
+            f"{config.name}: building wheels with {' '.join(sorted(build_env))} set, into "
+            f"{wheels} (a source build can take minutes; cached afterwards)"
+        )
+        # --no-cache-dir: pip's own wheel cache is keyed by the sdist alone, so it could hand
+        # back a wheel built earlier without these variables (tuned to this CPU)
+        links = ["--no-cache-dir", "--wheel-dir", str(wheels), "--find-links", str(wheels)]
+        _pip(["wheel", *links, *reqs], {**os.environ, **build_env}, config, "pip wheel")
+        source = ["--no-index", "--find-links", str(wheels)]
+    progress(f"{config.name}: installing requirements (cached afterwards)")
+    target_args = ["--no-warn-script-location", "--target", str(tmp)]
+    _pip(["install", *target_args, *source, *reqs], None, config, "pip install")
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     (target / ".complete").touch()

@@ -50,6 +50,7 @@ _KNOWN_KEYS = {
     "ProvisionedConcurrencyConfig",
     "Tags",
     "InvokeMode",
+    "BuildEnvironment",
 }
 
 

@@ -1,0 +1,67 @@
+"""Fixtures: the `smol` package importable for unit tests, and a sandbox serving the LLM.
+
+The sandbox serves three functions from the one folder: `llm` (SmolLM2, as configured),
+`llm-tiny` (the same code on the tiny random GGUF: fast, for the serving path) and `llm-tmp`
+(the tiny GGUF through the /tmp fallback). llama-cpp-python lives only in the bundle: these
+tests reach it through the sandbox, as callers on AWS do, so the test environment never builds
+it. The first bundle build on a machine compiles llama-cpp-python (about 10 minutes on 2
+cores); the slow tests allow for that.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FUNCTION_DIR = Path(__file__).resolve().parents[1]
+SRC_DIR = FUNCTION_DIR / "src"
+FIRST_BUILD_TIMEOUT_S = 1800  # compiling llama-cpp-python once per machine
+
+
+def _register_smol() -> None:
+    """Make src/smol importable without putting src/ (and its generic app.py) on sys.path."""
+    if "smol" in sys.modules:
+        return
+    package = SRC_DIR / "smol"
+    spec = importlib.util.spec_from_file_location(
+        "smol", package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["smol"] = module
+    spec.loader.exec_module(module)
+
+
+_register_smol()
+
+
+@pytest.fixture(scope="session")
+def llm_sandbox() -> Iterator[Any]:
+    from sandbox.definitions import load_function
+    from sandbox.runner import SandboxOptions, SandboxThread
+
+    llm = load_function(FUNCTION_DIR)
+    tiny_env = {**llm.environment, "MODEL_FILE": "tiny-llama.gguf"}
+    # Models stays with `llm`: its build uploads every artifact (tiny-llama.gguf too) to llm/
+    tiny = llm.with_updates(name="llm-tiny", environment=tiny_env, models=None)
+    tmp = llm.with_updates(
+        name="llm-tmp", environment={**tiny_env, "MODEL_LOADER": "tmp"}, models=None
+    )
+    options = SandboxOptions(functions_dir=FUNCTION_DIR.parent, port=0, configs=[llm, tiny, tmp])
+    thread = SandboxThread(options).start(timeout_s=FIRST_BUILD_TIMEOUT_S)
+    try:
+        yield thread
+    finally:
+        thread.stop()
+
+
+@pytest.fixture(scope="session")
+def llm_client(llm_sandbox: Any) -> Any:
+    from sandbox.pytest_plugin import make_lambda_client
+
+    return make_lambda_client(llm_sandbox.url)

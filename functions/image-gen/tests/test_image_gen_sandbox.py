@@ -104,3 +104,26 @@ def test_function_url_answers_with_the_png(image_gen_sandbox: SandboxThread) -> 
         assert answer.headers["x-image-seed"] == "5"
         img = Image.open(io.BytesIO(answer.read()))
     assert img.format == "PNG" and img.size == (128, 64)
+
+
+def test_store_from_the_environment_and_steps_from_pipeline_steps(
+    image_gen_sandbox: SandboxThread, s3: Any
+) -> None:
+    """The seed study's switches: STORE=true and PIPELINE_STEPS in the function's environment
+    (UpdateFunctionConfiguration, as on AWS), no store or steps in the request."""
+    client = make_lambda_client(image_gen_sandbox.url)
+    before = client.get_function_configuration(FunctionName="image-gen")["Environment"]
+    variables = {**before["Variables"], "STORE": "true", "PIPELINE_STEPS": "3"}
+    client.update_function_configuration(
+        FunctionName="image-gen", Environment={"Variables": variables}
+    )
+    try:
+        event = {"prompt": "a castle", "width": 80, "height": 120, "seed": 8}
+        resp = client.invoke(FunctionName="image-gen", Payload=json.dumps(event))
+        out = json.load(resp["Payload"])
+        assert "FunctionError" not in resp, out
+        assert out["steps"] == 3 and "image_base64" not in out
+        obj = s3.get_object(Bucket=OUTPUT_BUCKET, Key=out["key"])
+        assert Image.open(io.BytesIO(obj["Body"].read())).size == (80, 120)
+    finally:
+        client.update_function_configuration(FunctionName="image-gen", Environment=before)

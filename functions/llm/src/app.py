@@ -17,7 +17,8 @@ Environment:
   MODEL_PATH          a local GGUF instead of S3
   MODEL_LOADER        auto (memfd, else /tmp) | memfd | tmp; MODEL_PART_MB, MODEL_DOWNLOAD_THREADS
   N_CTX               context length (default 2048)
-  SANDBOX_VCPUS       CPU share of the environment; llama.cpp threads = min(CPUs, ceil(value))
+  SANDBOX_VCPUS       CPU share of the environment: llama.cpp's threads (see thread_counts)
+  LLAMA_THREADS, LLAMA_BATCH_THREADS   override the generation / prompt-batch threads
   SYSTEM_PROMPT       the system message of chats that bring none ("" for the template's own)
   MAX_TOKENS_LIMIT, DEFAULT_MAX_TOKENS, MAX_PROMPT_CHARS   request limits
 """
@@ -25,14 +26,13 @@ Environment:
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from smol import events
-from smol.generate import Generator
+from smol.generate import Generator, thread_counts
 from smol.loader import Loaded, fetch_model, tmp_usage
 
 DEFAULT_FILE = "smollm2-135m-instruct.Q4_1.gguf"
@@ -42,18 +42,7 @@ DEFAULT_FILE = "smollm2-135m-instruct.Q4_1.gguf"
 DEFAULT_SYSTEM_PROMPT = "Answer the question in English."
 
 
-def thread_count(env: dict[str, str] | os._Environ[str]) -> int:
-    """llama.cpp threads: the CPUs we may run on, capped at ceil(SANDBOX_VCPUS) (default 1)."""
-    available = len(os.sched_getaffinity(0))
-    raw = env.get("SANDBOX_VCPUS", "").strip()
-    try:
-        vcpus = float(raw) if raw else 1.0
-    except ValueError as exc:
-        raise ValueError(f"SANDBOX_VCPUS must be a number, got {raw!r}") from exc
-    return max(1, min(available, math.ceil(vcpus)))
-
-
-def load_model(env: dict[str, str] | os._Environ[str]) -> tuple[Any, Loaded]:
+def load_model(env: Mapping[str, str]) -> tuple[Any, Loaded]:
     """Fetch the GGUF (S3 -> memfd, or /tmp, or MODEL_PATH) and open it with llama.cpp."""
     if env.get("MODEL_PATH"):
         path = env["MODEL_PATH"]
@@ -68,12 +57,12 @@ def load_model(env: dict[str, str] | os._Environ[str]) -> tuple[Any, Loaded]:
         loaded = fetch_model(boto3.client("s3"), bucket, key, env=env)
     from llama_cpp import Llama
 
-    threads = thread_count(env)
+    threads, batch_threads = thread_counts(env)
     llama = Llama(
         model_path=loaded.path,
         n_ctx=int(env.get("N_CTX", "2048")),
         n_threads=threads,
-        n_threads_batch=threads,
+        n_threads_batch=batch_threads,
         verbose=False,
     )
     return llama, loaded
@@ -89,7 +78,8 @@ MODEL_INFO = {
     "file": os.path.basename(
         os.environ.get("MODEL_PATH") or os.environ.get("MODEL_FILE", "") or DEFAULT_FILE
     ),
-    "threads": thread_count(os.environ),
+    "threads": thread_counts(os.environ)[0],
+    "batch_threads": thread_counts(os.environ)[1],
     "init_ms": round((time.perf_counter() - _t0) * 1000, 2),
 }
 print("llm: model loaded " + json.dumps({**MODEL_INFO, "tmp": tmp_usage()}))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from typing import Any
 
 import pytest
 from smol.events import ChatRequest, Limits, http_response, parse
+from smol.generate import thread_counts
 
 CHAT = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -128,3 +130,28 @@ def test_http_response_shape() -> None:
         "headers": {"content-type": "application/json"},
         "body": '{"message": "no"}',
     }
+
+
+@pytest.mark.parametrize(
+    ("vcpus", "expected"),
+    [
+        (None, (1, 1)),
+        ("0.579", (1, 1)),
+        ("1.000", (1, 1)),
+        ("1.158", (1, 2)),
+        ("1.737", (2, 2)),
+        ("2.000", (2, 2)),
+    ],
+)
+def test_threads_follow_the_cpu_share(vcpus: str | None, expected: tuple[int, int]) -> None:
+    env = {} if vcpus is None else {"SANDBOX_VCPUS": vcpus}
+    cpus = len(os.sched_getaffinity(0))
+    assert thread_counts(env) == tuple(min(n, cpus) for n in expected)
+
+
+def test_thread_overrides_and_bad_shares() -> None:
+    assert thread_counts(
+        {"SANDBOX_VCPUS": "1.5", "LLAMA_THREADS": "1", "LLAMA_BATCH_THREADS": "1"}
+    ) == (1, 1)
+    with pytest.raises(ValueError, match="SANDBOX_VCPUS must be a number"):
+        thread_counts({"SANDBOX_VCPUS": "two"})

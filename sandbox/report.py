@@ -6,7 +6,8 @@ benchmark's extra_info, tagged by `kind`) and writes:
 - bench.md: Markdown tables: each function per memory tier (warm Duration p50/p95, billed ms,
   $ per 1M on x86_64 and arm64, the share of INIT at the assumed cold-start rate, capped and
   failed tiers marked), the CPU fidelity against the memory-to-CPU rule, the architecture
-  comparison (Lambda against EC2), and the invoke overhead against the AWS RIE;
+  comparison (Lambda against EC2), the invoke overhead against the AWS RIE, and tokens/s per
+  memory tier for generative functions (the AWS llama.cpp post's Table 1);
 - bench-*.png: the charts (duration, cold start and cost against memory per function; the
   fidelity ratios against the rule; $ per 1M by architecture), linked from bench.md;
 - bench.html: the same tables and charts in one self-contained page (PNGs as base64).
@@ -49,6 +50,7 @@ class Bench:
     architecture: list[dict[str, Any]] = field(default_factory=list)
     sequential: dict[str, Any] | None = None  # test_invoke_overhead: p50 sandbox vs RIE
     throughput: dict[str, Any] | None = None  # test_invoke_overhead: two clients
+    tokens: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # llm_tier rows
 
     @property
     def host_cpus(self) -> int | None:
@@ -90,11 +92,13 @@ def parse(data: dict[str, Any]) -> Bench:
             bench.fidelity = info
         elif kind == "architecture":
             bench.architecture.append(info)
+        elif kind == "llm_tier":
+            bench.tokens.setdefault(str(info["function"]), []).append(info)
         elif "rie_p50_ms" in info:
             bench.sequential = info
         elif "rie_one_client" in info:
             bench.throughput = info
-    for rows in bench.tiers.values():
+    for rows in [*bench.tiers.values(), *bench.tokens.values()]:
         rows.sort(key=lambda r: int(r["memory_mb"]))
     bench.not_run = [not_run[m] for m in sorted(not_run)]
     return bench
@@ -483,6 +487,66 @@ def overhead_table(bench: Bench) -> Table | None:
     return table
 
 
+TOKEN_HEADERS = [
+    "Memory Size",
+    "vCPU",
+    "Threads",
+    "Tokens evaluated per second",
+    "Tokens generated per second",
+    "Billed Duration",
+    "Billed GB-seconds",
+    "$ per 1k requests (x86_64)",
+    "$ per 1k requests (arm64)",
+    "Max Memory Used",
+]
+
+
+def token_table(function: str, rows: list[dict[str, Any]]) -> Table:
+    """Table 1 of the AWS llama.cpp post (seeds/004), for one function, largest tier first."""
+    table = Table(f"{function}: tokens per second", TOKEN_HEADERS, [])
+    for r in sorted(rows, key=lambda r: -int(r["memory_mb"])):
+        table.rows.append(
+            [
+                f"{r['memory_mb']} MB",
+                _vcpu(r),
+                _num(r.get("threads"), ".0f"),
+                _num(r.get("prompt_tokens_per_s"), ".2f"),
+                _num(r.get("tokens_per_s"), ".2f"),
+                _num(r.get("billed_ms"), ",.0f", " ms"),
+                _num(r.get("billed_gb_s"), ".3f"),
+                _num(r.get("usd_per_1k_x86_64"), ".4f"),
+                _num(r.get("usd_per_1k_arm64"), ".4f"),
+                _num(r.get("max_memory_mb"), ".0f", " MB"),
+            ]
+        )
+        table.classes.append(
+            "failed" if r.get("status") == "failed" else "capped" if r.get("capped") else ""
+        )
+    first = rows[0] if rows else {}
+    table.notes.append(
+        f"Per request: about {_num(first.get('prompt_tokens'), '.0f')} prompt tokens and "
+        f"{_num(first.get('completion_tokens'), '.0f')} generated (temperature 0), mean of "
+        f"{first.get('n', '?')} warm invokes per tier; rates from llama.cpp's own counters, "
+        "billed duration and memory from the REPORT lines; $ = requests + GB-s (us-east-1)."
+    )
+    loads = [r["host_load_1m"] for r in rows if r.get("host_load_1m") is not None]
+    if loads:
+        table.notes.append(
+            f"Host load average (1 min) after each tier: {min(loads):.2f}-{max(loads):.2f} on "
+            f"{first.get('host_cpus', '?')} CPUs; above the tier's vCPUs, other work competed."
+        )
+    capped = [str(r["memory_mb"]) for r in rows if r.get("capped")]
+    if capped:
+        table.notes.append(
+            f"CPU capped by this {first.get('host_cpus', '?')}-core host at "
+            f"{', '.join(capped)} MB: those rows show the host's speed, not Lambda's."
+        )
+    failed = [f"{r['memory_mb']} MB ({_errors(r['errors'])})" for r in rows if r.get("errors")]
+    if failed:
+        table.notes.append("Errors: " + "; ".join(failed) + ".")
+    return table
+
+
 def build_tables(bench: Bench) -> dict[str, list[Table]]:
     """The report's tables by section."""
     return {
@@ -491,6 +555,7 @@ def build_tables(bench: Bench) -> dict[str, list[Table]]:
         "fidelity": [fidelity_table(bench.fidelity)] if bench.fidelity else [],
         "architecture": [architecture_table(a) for a in bench.architecture],
         "overhead": [t for t in [overhead_table(bench)] if t is not None],
+        "tokens": [token_table(fn, rows) for fn, rows in bench.tokens.items()],
     }
 
 
@@ -501,6 +566,7 @@ SECTIONS = [
     ("fidelity", "Fidelity: CPU share against Lambda's memory-to-CPU rule"),
     ("architecture", "Architecture comparison: $ per 1M inferences"),
     ("overhead", "Invoke overhead against the AWS RIE"),
+    ("tokens", "Tokens per second across memory tiers"),
 ]
 
 

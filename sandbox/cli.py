@@ -417,6 +417,43 @@ def tune(
             thread.stop()
 
 
+@main.command()
+@click.argument("function")
+@click.option("--memory", type=int, default=None, help="MemorySize to measure at [Lambda's max].")
+@click.option("--invokes", default=3, show_default=True, help="Warm invokes per variant.")
+@click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default="reports", show_default=True
+)
+def fit(
+    function: str, memory: int | None, invokes: int, functions_dir: Path, out_dir: Path
+) -> None:
+    """Does FUNCTION's model fit Lambda? Storage, peak memory and latency of each variant in
+    its function.yaml's Fit section, measured here, against Lambda's limits."""
+    from rich.progress import Progress
+
+    from sandbox.definitions import discover_functions
+    from sandbox.fit import fit as run_fit
+    from sandbox.fit import rich_tables, write_outputs
+
+    try:
+        (config,) = _select(discover_functions(functions_dir), function, f"in {functions_dir}")
+        with Progress(console=console) as bar:
+            task = bar.add_task(f"fit {function}", total=1.0)
+            result = run_fit(
+                config,
+                memory_mb=memory,
+                invokes=invokes,
+                progress=lambda msg, frac: bar.update(task, completed=frac, description=msg),
+            )
+        for table in rich_tables(result):
+            console.print(table)
+        for kind, path in write_outputs(result, out_dir).items():
+            console.print(f"{kind}: {path}")
+    except SandboxError as exc:
+        _fail(str(exc))
+
+
 # ------------------------------------------------------------------------------- promote
 @main.command(name="promote")
 @click.argument("function")

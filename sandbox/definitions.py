@@ -51,6 +51,7 @@ _KNOWN_KEYS = {
     "Tags",
     "InvokeMode",
     "BuildEnvironment",
+    "Fit",
 }
 
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import http.client
 import os
-import platform
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,38 +20,10 @@ import pytest
 
 from sandbox.aws_side import free_port
 from sandbox.environments.runtime_layer import build_runtime_layer
+from sandbox.rie import rie_binary
 from sandbox.runner import default_state_dir
 
 HERE = Path(__file__).parent
-SAM_CLI = "aws-sam-cli==1.170.0"
-
-
-def rie_binary() -> Path:
-    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
-    cache = Path.home() / ".cache" / "lambda-sandbox" / "rie"
-    binary = cache / f"aws-lambda-rie-{arch}"
-    if binary.exists():
-        return binary
-    cache.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            SAM_CLI,
-            "-d",
-            str(cache),
-        ],
-        check=True,
-    )
-    wheel = next(cache.glob("aws_sam_cli-*.whl"))
-    with zipfile.ZipFile(wheel) as zf:
-        binary.write_bytes(zf.read(f"samcli/local/rapid/aws-lambda-rie-{arch}"))
-    binary.chmod(0o755)
-    return binary
 
 
 class Client:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -81,6 +82,25 @@ def main() -> None:
     help="Account concurrency limit (default: Lambda's 1,000).",
 )
 @click.option("--keep-alive", type=float, default=None, help="Seconds an idle environment lives.")
+@click.option(
+    "--backend",
+    type=click.Choice(["process", "docker"]),
+    default=lambda: os.environ.get("SANDBOX_BACKEND", "process"),
+    show_default="process, or $SANDBOX_BACKEND",
+    help="process: a limited child process per environment (no Docker); docker: a container "
+    "of the function's image per environment, with the real RIE inside.",
+)
+@click.option(
+    "--docker-base",
+    default=lambda: os.environ.get("SANDBOX_DOCKER_BASE"),
+    help="Base image of function images, '{version}' = the runtime's Python version, e.g. "
+    "public.ecr.aws/lambda/python:{version} (default: the offline lambda-sandbox/python).",
+)
+@click.option(
+    "--docker-network",
+    default=lambda: os.environ.get("SANDBOX_DOCKER_NETWORK"),
+    help="Docker network for function containers (when the sandbox itself runs in one).",
+)
 def up(
     functions_dir: Path,
     host: str,
@@ -92,6 +112,9 @@ def up(
     only: tuple[str, ...],
     account_concurrency: int | None,
     keep_alive: float | None,
+    backend: str,
+    docker_base: str | None,
+    docker_network: str | None,
 ) -> None:
     """Serve every function under FUNCTIONS with Lambda's limits, until Ctrl-C."""
     from sandbox.runner import Sandbox, SandboxOptions
@@ -107,6 +130,9 @@ def up(
         template=template,
         account_concurrency=account_concurrency,
         keep_alive_s=keep_alive,
+        backend=backend,
+        docker_base=docker_base,
+        docker_network=docker_network,
     )
     sandbox = Sandbox(options)
 
@@ -131,6 +157,38 @@ def up(
         _run(serve())
     except SandboxError as exc:
         _fail(str(exc))
+
+
+@main.command()
+@click.argument("names", nargs=-1, type=click.Choice(["debian", "lambda", "sandbox", "localstack"]))
+@click.option("--rebuild", multiple=True, help="Build this image again even if it exists.")
+@click.option(
+    "--python",
+    "python_versions",
+    multiple=True,
+    default=("3.12", "3.11"),
+    show_default=True,
+    help="Python versions of the Lambda base images (repeatable).",
+)
+def images(
+    names: tuple[str, ...], rebuild: tuple[str, ...], python_versions: tuple[str, ...]
+) -> None:
+    """Build the Docker images with no registry: a Debian base (debootstrap), Lambda base
+    images with the real RIE, the sandbox and LocalStack for compose. Default: all of them."""
+    from sandbox.offline_images import IMAGES, build_images
+
+    try:
+        with console.status("building images") as status:
+            built = build_images(
+                names or IMAGES,
+                rebuild=rebuild,
+                python_versions=python_versions,
+                say=lambda m: (status.update(m), console.print(f"[dim]{m}[/]")),
+            )
+    except SandboxError as exc:
+        _fail(str(exc))
+    for name in built:
+        console.print(f"[green]ready[/] {name}")
 
 
 def _run(coro: object) -> None:

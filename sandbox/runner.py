@@ -18,7 +18,10 @@ from pathlib import Path
 from sandbox.aws_side import EmbeddedAws
 from sandbox.build import Bundle, build_bundle
 from sandbox.definitions import FunctionConfig, discover_functions, load_sam_template
+from sandbox.environments.base import Backend
+from sandbox.environments.docker import DockerBackend
 from sandbox.environments.process import ProcessBackend
+from sandbox.exceptions import ConfigError
 from sandbox.faces.app import Gateway
 from sandbox.limits import load_limits
 from sandbox.models import ensure_models, upload_models
@@ -60,6 +63,12 @@ class SandboxOptions:
     init_limit_s: float | None = None
     host_cpus: int | None = None
     configs: list[FunctionConfig] | None = None  # instead of discovering functions_dir
+    backend: str = "process"  # "process" (default, no Docker) or "docker"
+    # docker: the base image for function images; "{version}" stands for the runtime's Python
+    # version (public.ecr.aws/lambda/python:{version}). None: the offline stand-in,
+    # lambda-sandbox/python:{version}, built on first use when missing (`sandbox images`)
+    docker_base: str | None = None
+    docker_network: str | None = None  # the sandbox runs in a container of this network
 
 
 class Sandbox:
@@ -71,6 +80,7 @@ class Sandbox:
         self.gateway: Gateway | None = None
         self.bundles: dict[str, Bundle] = {}
         self.models: dict[str, Path] = {}  # function -> its built model artifacts
+        self._backend: Backend | None = None  # opened, and closed by the service (or stop())
 
     @property
     def url(self) -> str:
@@ -88,8 +98,6 @@ class Sandbox:
         if opts.only:
             missing = set(opts.only) - {c.name for c in configs}
             if missing:
-                from sandbox.exceptions import ConfigError
-
                 raise ConfigError(f"no such function(s) in {opts.functions_dir}: {sorted(missing)}")
             configs = [c for c in configs if c.name in opts.only]
         return configs
@@ -106,24 +114,42 @@ class Sandbox:
             artifacts = await asyncio.to_thread(ensure_models, config, say)
             if artifacts is not None:
                 self.models[config.name] = artifacts
+        backend: Backend
+        aws_host = opts.host
+        if opts.backend == "docker":
+            backend = DockerBackend({}, self.session, network=opts.docker_network)
+            say("connecting to the Docker engine")
+            await backend.open()
+            self._backend = backend
+            # functions in containers reach a host-side AWS endpoint at the network's gateway
+            aws_host = "0.0.0.0" if opts.docker_network else backend.gateway_address()
+            for config in configs:
+                backend.images[config.name] = await asyncio.to_thread(
+                    _function_image, backend.client, config, opts.docker_base, say
+                )
+        elif opts.backend == "process":
+            backend = ProcessBackend(
+                opts.state_dir,
+                self.session,
+                limits.q("payload", "sync_response_bytes"),
+                max_stream_bytes=limits.q("payload", "streamed_response_bytes"),
+            )
+        else:
+            raise ConfigError(f"no backend {opts.backend!r}: choose process or docker")
         endpoint = opts.aws_endpoint
         if endpoint is None and opts.embedded_aws:
             say("starting the embedded AWS side (moto server)")
-            self.aws = EmbeddedAws(opts.host)
+            self.aws = EmbeddedAws(aws_host)
             await asyncio.to_thread(self.aws.start)
             endpoint = self.aws.endpoint_url
         if endpoint is not None:
             by_name = {c.name: c for c in configs}
             for name, artifacts in self.models.items():
                 await asyncio.to_thread(upload_models, by_name[name], artifacts, endpoint, say)
-        backend = ProcessBackend(
-            opts.state_dir,
-            self.session,
-            limits.q("payload", "sync_response_bytes"),
-            max_stream_bytes=limits.q("payload", "streamed_response_bytes"),
-        )
         say("preparing execution environments")
-        await backend.open()
+        if self._backend is None:
+            await backend.open()
+            self._backend = backend
         self.service = LambdaService(
             backend,
             aws=AwsSide(endpoint_url=endpoint),
@@ -144,6 +170,8 @@ class Sandbox:
             await self.gateway.stop()
         if self.service is not None:
             await self.service.close()
+        elif self._backend is not None:  # start() failed before the service owned it
+            await self._backend.close()
         if self.aws is not None:
             await asyncio.to_thread(self.aws.stop)
 
@@ -237,3 +265,19 @@ async def _cancel_pending() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _function_image(client: object, config: FunctionConfig, base: str | None, say: Progress) -> str:
+    """The function's image for the docker backend, FROM the base for its runtime (the offline
+    stand-in is built when missing); its id."""
+    from sandbox.function_image import build_function_image
+    from sandbox.offline_images import build_images, lambda_base_image
+    from sandbox.rie import host_architecture
+
+    version = config.runtime.removeprefix("python")
+    if base is None:
+        base_image = lambda_base_image(config.runtime)
+        build_images(["lambda"], python_versions=[version], say=say)
+    else:
+        base_image = base.format(version=version)
+    return build_function_image(client, config, host_architecture(), base_image, say)

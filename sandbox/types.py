@@ -38,6 +38,7 @@ class EnvironmentSpec:
     pids_max: int
     nofile: int
     cpu_period_us: int = 100_000  # the CFS period the vCPU share is enforced over
+    timeout_s: float = 3.0  # the function's Timeout (the service enforces it)
     config_generation: int = 0
 
 
@@ -150,6 +151,9 @@ class InvocationResult:
     error_type: str | None = None  # set for function errors
     fatal: bool = False  # the environment is gone or must be replaced
     stream: ResponseStream | None = None  # a streamed response, still arriving
+    # INIT that ran inside this invoke, in ms: backends whose runtime starts lazily (the RIE)
+    # report it here, and the service reports it as INIT, not as the invoke's duration
+    init_ms: float | None = None
 
     @property
     def is_error(self) -> bool:
@@ -170,3 +174,6 @@ class InitOutcome:
     error_type: str | None = None
     error_payload: bytes = b""  # the runtime's /init/error body, when it sent one
     exit_message: str | None = None  # set when the runtime process is gone
+    # INIT has not run yet: it runs with the first invoke (the RIE), and duration_ms is only
+    # the environment's start; the invoke's result carries the INIT duration
+    deferred: bool = False

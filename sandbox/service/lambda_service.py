@@ -187,6 +187,7 @@ class LambdaService:
                 pids_max=self.limits.q("execution_environment", "pids_max"),
                 nofile=self.limits.q("execution_environment", "nofile"),
                 cpu_period_us=self.limits.q("cpu", "cfs_period_us"),
+                timeout_s=cfg.timeout_s,
                 config_generation=state.generation,
             )
             self._specs[state.name] = spec
@@ -372,6 +373,10 @@ class LambdaService:
                 finally:
                     timer.cancel()
             duration_ms = (time.perf_counter() - t0) * 1000
+            if result.init_ms is not None:  # INIT ran inside this invoke (the RIE's way)
+                init_ms = result.init_ms
+                duration_ms = max(duration_ms - init_ms, 0.0)
+                state.stats.init_duration.observe(init_ms)
             if result.error_type == FunctionErrorType.TIMEOUT:
                 await env.kill()
             if not result.is_error and len(result.payload) > self._sync_response_bytes:
@@ -457,6 +462,8 @@ class LambdaService:
         env = await self._start_env(state)
         outcome = await env.wait_init(self.init_limit_s)
         if outcome is not None and outcome.ok:
+            if outcome.deferred:  # INIT runs with the invoke; its result says how long
+                return env, None, None, time.perf_counter(), lines
             state.stats.init_duration.observe(outcome.duration_ms)
             return env, outcome.duration_ms, None, time.perf_counter(), lines
         # INIT timed out (10 s) or failed: Lambda retries it inside the invoke, where it

@@ -756,13 +756,10 @@ def test_image_classifier_for_arm64_carries_aarch64_manylinux_wheels(aws_env: No
 
 
 # ------------------------------------------------------------------------------ LocalStack
-LOCALSTACK_PINS = (
-    "localstack-core[runtime]==4.14.0",
-    "cbor2==5.6.5",
-    "cryptography==43.0.3",
-    "pyopenssl==24.2.1",
-    "service_identity==24.1.0",
-    "joserfc<1.1",
+LOCALSTACK_PINS = tuple(
+    line
+    for line in (ROOT / "docker" / "localstack" / "requirements.txt").read_text().splitlines()
+    if line and not line.startswith("#")
 )
 # LocalStack's Lambda prepares every function version by pulling the runtime's image and
 # downloading its init binary: with no Docker and no registry here, functions would end in

@@ -152,7 +152,24 @@ class DockerEnvironment(Environment):
 
     def submit(self, invocation: Invocation) -> asyncio.Future[InvocationResult]:
         loop = asyncio.get_running_loop()
-        return loop.create_task(self._invoke(invocation))  # type: ignore[return-value]
+        result: asyncio.Future[InvocationResult] = loop.create_future()
+        task = loop.create_task(self._invoke(invocation))
+
+        def settle(done: asyncio.Task[InvocationResult]) -> None:
+            if result.done() or done.cancelled():
+                return
+            if done.exception() is not None:
+                message = f"RequestId: {invocation.request_id} Error: {done.exception()}"
+                result.set_result(
+                    InvocationResult.error(FunctionErrorType.EXIT, message, fatal=True)
+                )
+            else:
+                result.set_result(done.result())
+
+        task.add_done_callback(settle)
+        # the service settles the future itself on a timeout: stop waiting for the RIE then
+        result.add_done_callback(lambda _f: task.cancel() if not task.done() else None)
+        return result
 
     async def _invoke(self, invocation: Invocation) -> InvocationResult:
         headers = {"X-Amzn-RequestId": invocation.request_id, "Content-Type": "application/json"}

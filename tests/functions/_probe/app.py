@@ -66,6 +66,19 @@ def handler(event, context):
         os._exit(int(event.get("code", 3)))
     if action == "getenv":
         return {event["name"]: os.environ.get(event["name"])}
+    if action == "context":
+        return {
+            "aws_request_id": context.aws_request_id,
+            "function_name": context.function_name,
+            "memory_limit_in_mb": context.memory_limit_in_mb,
+        }
+    if action == "write_file":
+        try:
+            with open(event["path"], "w") as f:
+                f.write("x")
+        except OSError as exc:
+            return {"error": type(exc).__name__, "errno": exc.errno}
+        return {"written": event["path"]}
     if action == "env":
         return {
             k: v for k, v in os.environ.items() if k.startswith(("AWS_", "LAMBDA_", "_H", "TZ"))

@@ -108,6 +108,8 @@ class PythonPrefix:
         stdlib = lib / f"python{self.version}"
         (dest / "bin").mkdir(parents=True)
         shutil.copy2(self.prefix / "bin" / f"python{self.version}", dest / "bin")
+        for alias in ("python3", "python"):
+            (dest / "bin" / alias).symlink_to(f"python{self.version}")
         (dest / "lib").mkdir()
         for so in lib.glob(f"libpython{self.version}*.so*"):
             shutil.copy2(so, dest / "lib", follow_symlinks=True)

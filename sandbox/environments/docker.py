@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import os
 import re
 import threading
 import time
@@ -244,12 +245,15 @@ class DockerBackend(Backend):
         session: str,
         *,
         network: str | None = None,
-        cgroup_root: Path = Path("/sys/fs/cgroup"),
+        cgroup_root: Path | None = None,
     ) -> None:
         self.images = images  # function name -> image id or tag
         self.session = session
         self.network = network
-        self.cgroup_root = cgroup_root
+        # the host's cgroup tree: mounted elsewhere when the sandbox runs in a container
+        self.cgroup_root = cgroup_root or Path(
+            os.environ.get("SANDBOX_HOST_CGROUP", "/sys/fs/cgroup")
+        )
         self.client: Any = None
         self._http: aiohttp.ClientSession | None = None
         self._cgroup = "docker"

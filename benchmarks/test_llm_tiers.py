@@ -1,14 +1,18 @@
 """Tokens per second per memory tier for functions/llm, like Table 1 of the AWS Compute Blog's
 llama.cpp post (seeds/004): prompt eval tok/s, generation tok/s, billed duration, billed GB-s
-and $ per 1k requests, through a running sandbox (`sandbox up`, its own process).
+and $ per 1k requests, through a sandbox.
 
-Per tier (UpdateFunctionConfiguration MemorySize; the handler sizes llama.cpp's threads from
-the tier's CPU share): one cold start, then warm invokes of events/bench.json (a ~90-token
-prompt, 128 tokens to generate, temperature 0). Rates come from llama.cpp's own counters as the
-function reports them; Billed Duration and Max Memory Used from the REPORT line. Tiers whose
-CPU share exceeds this host's cores are run and marked capped (their rates are the host's, not
-Lambda's). Only a ratio is asserted: generation at the largest uncapped tier against the
-smallest tier (more CPU must mean clearly more tokens/s).
+The sandbox serves the function once per tier (`llm-1024`, `llm-1769`, ...: the same bundle and
+model at that MemorySize; the handler sizes llama.cpp's threads from the tier's CPU share), so
+every tier stays warm and the tiers can be interleaved: after one cold start each, ROUNDS
+rounds invoke every tier once, in an order that rotates between rounds, so that other work on
+a shared host slows all tiers alike rather than whichever ran at the time. The request is
+events/bench.json (a ~90-token prompt, 128 tokens to generate, temperature 0). Rates come from
+llama.cpp's own counters as the function reports them; Billed Duration and Max Memory Used
+from the REPORT lines; each is the median of the tier's warm invokes. Tiers whose CPU share
+exceeds this host's cores are run and marked capped (their rates are the host's, not Lambda's).
+Only a ratio is asserted: generation at the largest tier of at most one vCPU against the
+smallest tier (both one thread under the CPU quota).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from typing import Any
 
 import pytest
 
-from benchmarks.conftest import SandboxProcess
-from benchmarks.measure import Call, cpu_info, invoke, set_memory
+from benchmarks.measure import Call, cpu_info, invoke
 from sandbox.cost import cost_per_invocation
+from sandbox.definitions import load_function
 from sandbox.pytest_plugin import make_lambda_client
+from sandbox.runner import SandboxOptions, SandboxThread
 
 ROOT = Path(__file__).parents[1]
 FUNCTION = "llm"
@@ -35,32 +40,45 @@ TIERS = [
     int(t)
     for t in os.environ.get("SANDBOX_BENCH_LLM_TIERS", ",".join(map(str, DEFAULT_TIERS))).split(",")
 ]
-WARM_INVOKES = int(os.environ.get("SANDBOX_BENCH_LLM_INVOKES", "3"))
-MIN_SPEEDUP = 1.5  # generation tok/s, largest uncapped tier over the smallest
+ROUNDS = int(os.environ.get("SANDBOX_BENCH_LLM_ROUNDS", "5"))
+MIN_SPEEDUP = 1.3  # generation tok/s, largest tier of at most 1 vCPU over the smallest
 EVENT = (ROOT / "functions" / FUNCTION / "events" / "bench.json").read_bytes()
 
 _ROWS: dict[int, dict[str, Any]] = {}
+# the rounds of every tier run in the first test's setup (a few minutes; compiling
+# llama-cpp-python on a fresh machine adds about ten)
+pytestmark = pytest.mark.timeout(1800)
+
+
+def _name(memory_mb: int) -> str:
+    return f"{FUNCTION}-{memory_mb}"
 
 
 @pytest.fixture(scope="module")
-def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    """`sandbox up` serving only functions/llm (linked into a folder of its own)."""
-    root = tmp_path_factory.mktemp("llm-functions")
-    (root / FUNCTION).symlink_to(ROOT / "functions" / FUNCTION, target_is_directory=True)
-    server = SandboxProcess(root, embedded_aws=True)
+def tiers() -> Iterator[tuple[Any, dict[int, Call], dict[int, list[Call]]]]:
+    """A sandbox with the function at every tier; the cold starts and the interleaved rounds."""
+    config = load_function(ROOT / "functions" / FUNCTION)
+    # Models stays with `llm` (its artifacts go to S3 once); the tiers read them from there
+    configs = [config] + [
+        config.with_updates(name=_name(m), memory_mb=m, models=None) for m in TIERS
+    ]
+    options = SandboxOptions(port=0, configs=configs, project_dir=ROOT)
+    thread = SandboxThread(options).start(timeout_s=1800)
     try:
-        yield server
+        client = make_lambda_client(thread.url)
+        cold = {m: invoke(client, _name(m), EVENT) for m in TIERS}
+        warm: dict[int, list[Call]] = {m: [] for m in TIERS}
+        for r in range(ROUNDS):
+            for m in TIERS[r % len(TIERS) :] + TIERS[: r % len(TIERS)]:
+                warm[m].append(invoke(client, _name(m), EVENT))
+        yield client, cold, warm
     finally:
-        server.stop()
+        thread.stop()
 
 
-@pytest.fixture(scope="module")
-def client(llm_server: SandboxProcess) -> Any:
-    return make_lambda_client(llm_server.url)
-
-
-def _mean(values: list[float]) -> float | None:
-    return statistics.fmean(values) if values else None
+def _median(values: list[float]) -> float | None:
+    """Medians, not means: other work on a shared host slows single invokes down."""
+    return statistics.median(values) if values else None
 
 
 def llm_row(memory_mb: int, cold: Call, warm: list[Call]) -> dict[str, Any]:
@@ -69,7 +87,7 @@ def llm_row(memory_mb: int, cold: Call, warm: list[Call]) -> dict[str, Any]:
     timings = [c.body["timings"] for c in ok]
     billed = [c.billed_ms for c in ok if c.billed_ms is not None]
     errors = Counter(c.error for c in [cold, *warm] if c.error)
-    billed_ms = _mean(billed)
+    billed_ms = _median(billed)
     row: dict[str, Any] = {
         "kind": "llm_tier",
         "function": FUNCTION,
@@ -80,12 +98,12 @@ def llm_row(memory_mb: int, cold: Call, warm: list[Call]) -> dict[str, Any]:
         "threads": ok[0].body["model"]["threads"] if ok else None,
         "init_ms": cold.init_ms,
         "n": len(ok),
-        "prompt_tokens": _mean([t["prompt_eval_tokens"] for t in timings]),
-        "completion_tokens": _mean([t["completion_tokens"] for t in timings]),
-        "prompt_tokens_per_s": _mean([t["prompt_tokens_per_s"] for t in timings]),
-        "tokens_per_s": _mean([t["tokens_per_s"] for t in timings]),
-        "first_token_ms": _mean([t["first_token_ms"] for t in timings]),
-        "duration_ms": _mean([c.duration_ms for c in ok if c.duration_ms is not None]),
+        "prompt_tokens": _median([t["prompt_eval_tokens"] for t in timings]),
+        "completion_tokens": _median([t["completion_tokens"] for t in timings]),
+        "prompt_tokens_per_s": _median([t["prompt_tokens_per_s"] for t in timings]),
+        "tokens_per_s": _median([t["tokens_per_s"] for t in timings]),
+        "first_token_ms": _median([t["first_token_ms"] for t in timings]),
+        "duration_ms": _median([c.duration_ms for c in ok if c.duration_ms is not None]),
         "billed_ms": billed_ms,
         "max_memory_mb": max(
             (c.max_memory_mb for c in [cold, *warm] if c.max_memory_mb), default=None
@@ -118,16 +136,17 @@ def _line(row: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("memory", TIERS)
 def test_llm_at_tier(
-    benchmark: Any, client: Any, capsys: pytest.CaptureFixture[str], memory: int
+    benchmark: Any,
+    tiers: tuple[Any, dict[int, Call], dict[int, list[Call]]],
+    capsys: pytest.CaptureFixture[str],
+    memory: int,
 ) -> None:
     benchmark.group = "llm tokens/s"
-    set_memory(client, FUNCTION, memory)
-    cold = invoke(client, FUNCTION, EVENT)
-    warm: list[Call] = []
+    client, colds, warms = tiers
+    cold, warm = colds[memory], list(warms[memory])
+    # one more warm invoke, timed by pytest-benchmark (its stats: client-side seconds)
     benchmark.pedantic(
-        lambda: warm.append(invoke(client, FUNCTION, EVENT)),
-        rounds=WARM_INVOKES if cold.ok else 1,
-        iterations=1,
+        lambda: warm.append(invoke(client, _name(memory), EVENT)), rounds=1, iterations=1
     )
     row = llm_row(memory, cold, warm)
     benchmark.extra_info.update(row)
@@ -135,10 +154,12 @@ def test_llm_at_tier(
     with capsys.disabled():
         print("\n" + _line(row), end="")
     assert row["status"] != "failed", f"llm failed at {memory} MB: {row['errors']}"
-    uncapped = [t for t in TIERS if not cpu_info(t)["capped"]]
-    if memory == max(uncapped) and min(uncapped) in _ROWS and len(uncapped) > 1:
-        # generation tok/s, the largest uncapped tier against the smallest, same run
-        low = _ROWS[min(uncapped)]
+    quota_bound = [t for t in TIERS if cpu_info(t)["lambda_vcpus"] <= 1.0]
+    if memory == max(quota_bound) and min(quota_bound) in _ROWS and len(quota_bound) > 1:
+        # up to one vCPU, one thread runs under the CPU quota: generation must speed up with
+        # the share (1,769 / 1,024 MB: 1.73x by Lambda's rule). Tiers with two threads need
+        # both host cores free, so other work on a shared host hits them hardest: not asserted.
+        low = _ROWS[min(quota_bound)]
         ratio = row["tokens_per_s"] / low["tokens_per_s"]
         assert ratio >= MIN_SPEEDUP, (
             f"{memory} MB generates only {ratio:.2f}x as fast as {low['memory_mb']} MB"

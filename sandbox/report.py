@@ -525,7 +525,7 @@ def token_table(function: str, rows: list[dict[str, Any]]) -> Table:
     first = rows[0] if rows else {}
     table.notes.append(
         f"Per request: about {_num(first.get('prompt_tokens'), '.0f')} prompt tokens and "
-        f"{_num(first.get('completion_tokens'), '.0f')} generated (temperature 0), mean of "
+        f"{_num(first.get('completion_tokens'), '.0f')} generated (temperature 0), median of "
         f"{first.get('n', '?')} warm invokes per tier; rates from llama.cpp's own counters, "
         "billed duration and memory from the REPORT lines; $ = requests + GB-s (us-east-1)."
     )

@@ -131,8 +131,8 @@ def up(
         account_concurrency=account_concurrency,
         keep_alive_s=keep_alive,
         backend=backend,
-        docker_base=docker_base,
-        docker_network=docker_network,
+        docker_base=docker_base or None,  # compose passes "" for "not set"
+        docker_network=docker_network or None,
     )
     sandbox = Sandbox(options)
 
@@ -142,7 +142,11 @@ def up(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         with console.status("starting the sandbox") as status:
-            await sandbox.start(lambda m: status.update(m))
+            try:
+                await sandbox.start(lambda m: status.update(m))
+            except BaseException:
+                await sandbox.stop()  # what did start (AWS side, containers) goes
+                raise
         _print_endpoints(sandbox)
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(json.dumps({"url": sandbox.url, "pid": __import__("os").getpid()}))

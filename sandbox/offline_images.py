@@ -242,7 +242,13 @@ def _installed_version(dist: str) -> str:
 
 def _sources_digest() -> str:
     h = hashlib.sha256()
-    for path in sorted([ROOT / "pyproject.toml", *(ROOT / "sandbox").rglob("*")]):
+    sources = [
+        ROOT / "pyproject.toml",
+        *(ROOT / "sandbox").rglob("*"),
+        *(ROOT / "limits").rglob("*"),
+    ]
+    sources += list((DOCKER_DIR / "sandbox").rglob("*"))
+    for path in sorted(sources):
         if path.is_file() and "__pycache__" not in path.parts:
             h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
@@ -251,6 +257,7 @@ def _sources_digest() -> str:
 def _python_image(
     client: Any, say: Say, *, name: str, folder: str, interpreter: str, wheels: list[str],
     extra: dict[str, str] | None = None, labels_digest: str | None = None,
+    copy: tuple[str, ...] = (),
 ) -> None:  # fmt: skip
     """An image of docker/<folder>: the interpreter staged as /opt/python (pip from its
     ensurepip) and the given requirements as wheels, installed with --no-index."""
@@ -266,6 +273,8 @@ def _python_image(
             shutil.copy2(path, ctx / path.name)
         for file, text in (extra or {}).items():
             (ctx / file).write_text(text)
+        for folder_ in copy:
+            shutil.copytree(ROOT / folder_, ctx / folder_)
         dockerfile = (ctx / "Dockerfile").read_text()
         dockerfile = dockerfile.replace(
             "RUN python3 -m pip install",
@@ -286,7 +295,7 @@ def build_sandbox_image(client: Any, say: Say) -> None:
         return
     _python_image(
         client, say, name=SANDBOX_IMAGE, folder="sandbox", interpreter=sys.executable,
-        wheels=[str(ROOT)], labels_digest=digest,
+        wheels=[str(ROOT)], labels_digest=digest, copy=("limits",),
     )  # fmt: skip
 
 

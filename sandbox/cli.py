@@ -481,7 +481,7 @@ def tune(
 
 @main.command()
 @click.argument("function")
-@click.option("--memory", type=int, default=None, help="MemorySize to measure at [Lambda's max].")
+@click.option("--memory", type=int, default=None, help="MemorySize to measure at [its own].")
 @click.option("--invokes", default=3, show_default=True, help="Warm invokes per variant.")
 @click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
 @click.option(

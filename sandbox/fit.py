@@ -12,8 +12,10 @@ sandbox extension, ignored by AWS):
         Q4_1: model.Q4_1.gguf
         F16: model.F16.gguf
 
-Each variant runs in a throwaway sandbox at one memory size (default Lambda's maximum, so that
-the peak is measured rather than cut off) with Lambda's maximum timeout: the variant's file is
+Each variant runs in a throwaway sandbox at one memory size (default the function's MemorySize:
+a peak that reaches it is reported as not fitting; `memory_mb` = 10,240 measures any peak Lambda
+could hold, but on a small host a large size is CPU-capped and its latency shared with whatever
+else runs) with Lambda's maximum timeout: the variant's file is
 put in S3 beside the function's artifacts, the function is pointed at it through `Select`
 (UpdateFunctionConfiguration, which retires the warm environments), then invoked cold once and
 warm `invokes` times. Peak memory is the REPORT line's Max Memory Used: the cgroup's peak over
@@ -232,7 +234,7 @@ def fit(
     if models is None or not models.bucket:
         raise ConfigError(f"{config.source}: Fit needs Models and MODEL_BUCKET to put files in S3")
     lim = load_limits()
-    memory = memory_mb or lim.q("memory", "max_mb")
+    memory = memory_mb or config.memory_mb
     say("building the model artifacts", 0.0)
     artifacts = ensure_models(config, lambda m: say(m, 0.0))
     assert artifacts is not None

@@ -149,13 +149,15 @@ def fetch_model(
 
 def tmp_usage(tmp_dir: Path = Path("/tmp"), show: int = 20) -> dict[str, Any]:
     """What /tmp holds now (files, bytes, the first `show` paths): proof that a memfd load
-    left it empty."""
-    files: list[Path] = []
-    if tmp_dir.is_dir():
-        files = [p for p in tmp_dir.rglob("*") if p.is_file() and "lost+found" not in p.parts]
-    names = sorted(str(p.relative_to(tmp_dir)) for p in files)
-    return {
-        "files": len(names),
-        "bytes": sum(p.stat().st_size for p in files),
-        "entries": names[:show],
-    }
+    left it empty. Files that vanish while it looks are skipped."""
+    sizes: dict[str, int] = {}
+    for root, dirs, files in os.walk(tmp_dir):  # os.walk skips folders it cannot read
+        dirs[:] = [d for d in dirs if d != "lost+found"]
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                sizes[os.path.relpath(path, tmp_dir)] = os.lstat(path).st_size
+            except OSError:
+                continue
+    names = sorted(sizes)
+    return {"files": len(names), "bytes": sum(sizes.values()), "entries": names[:show]}

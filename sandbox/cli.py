@@ -496,10 +496,11 @@ def fit(
 
     from sandbox.definitions import discover_functions
     from sandbox.fit import fit as run_fit
-    from sandbox.fit import rich_tables, write_outputs
+    from sandbox.fit import fit_spec, rich_tables, write_outputs
 
     try:
         (config,) = _select(discover_functions(functions_dir), function, f"in {functions_dir}")
+        fit_spec(config)  # a function without variants fails before any work starts
         with Progress(console=console) as bar:
             task = bar.add_task(f"fit {function}", total=1.0)
             result = run_fit(

@@ -101,3 +101,15 @@ def test_markdown_has_the_three_tables() -> None:
     assert "| Q4_1 | 94.0 MB | 194.0 MB | 0.9% | fits: in the zip, or from S3 |" in text
     assert "| Q4_1 | 260 MB | 2.5% | fits: MemorySize >= 260 MB |" in text
     assert "| Q4_1 | 900 ms | 600 ms | - | fits behind API Gateway (29 s) |" in text
+
+
+def test_cli_fit_of_a_function_without_variants_is_a_clear_error() -> None:
+    from click.testing import CliRunner
+
+    from sandbox.cli import main
+
+    functions = Path(__file__).parents[2] / "functions"
+    out = CliRunner().invoke(main, ["fit", "hello", "--functions", str(functions)])
+    assert out.exit_code == 1
+    assert "declares no Fit (Event, Select, Variants)" in " ".join(out.output.split())
+    assert "%" not in out.output  # no progress bar: it failed before starting work

@@ -105,3 +105,23 @@ def test_a_failed_download_leaves_no_partial_file(s3: Any, tmp_path: Path) -> No
     with pytest.raises(ClientError):
         fetch_model(s3, BUCKET, "llm/missing.gguf", env={"MODEL_LOADER": "tmp"}, tmp_dir=tmp_path)
     assert tmp_usage(tmp_path)["files"] == 0
+
+
+class BreaksMidway(CountingS3):
+    """The third ranged GET fails, as a dropped connection would."""
+
+    def get_object(self, **kw: Any) -> Any:
+        if len(self.ranges) == 2:
+            self.ranges.append(kw["Range"])
+            raise ConnectionError("connection reset")
+        return super().get_object(**kw)
+
+
+@pytest.mark.parametrize("mode", ["memfd", "tmp"])
+def test_a_failed_part_fails_init_and_leaves_nothing(s3: Any, tmp_path: Path, mode: str) -> None:
+    env = {"MODEL_LOADER": mode, "MODEL_PART_MB": str(256 / 1024), "MODEL_DOWNLOAD_THREADS": "1"}
+    fds_before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(ConnectionError, match="connection reset"):
+        fetch_model(BreaksMidway(s3), BUCKET, KEY, env=env, tmp_dir=tmp_path)
+    assert tmp_usage(tmp_path)["files"] == 0
+    assert set(os.listdir("/proc/self/fd")) <= fds_before  # the memfd was closed

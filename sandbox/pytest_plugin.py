@@ -5,13 +5,17 @@
         assert json.load(resp["Payload"])["hello"] == "x"
 
 `sandbox` (session scope) serves the functions under the `sandbox_functions` ini option
-(default `functions/`) on a free port with the embedded AWS side; `lambda_client` is a boto3
-Lambda client pointed at it (no retries, so throttles and errors show as they are).
+(default `functions/`) on a free port with the embedded AWS side, on the backend $SANDBOX_BACKEND
+names (process by default, or docker); `lambda_client` is a boto3 Lambda client pointed at it
+(no retries, so throttles and errors show as they are), or at $SANDBOX_URL when that names a
+sandbox already running (`sandbox up`, or `docker compose up`: `SANDBOX_URL=http://127.0.0.1:9000
+pytest -m integration`).
 Heavy imports happen inside the fixtures: loading the plugin costs nothing.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,12 +32,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "integration: goes through the sandbox's AWS APIs (`pytest -m integration`)"
+    )
+
+
 @pytest.fixture(scope="session")
 def sandbox(pytestconfig: pytest.Config) -> Iterator[SandboxThread]:
     from sandbox.runner import SandboxOptions, SandboxThread
 
     folder = Path(pytestconfig.rootpath) / pytestconfig.getini("sandbox_functions")
-    thread = SandboxThread(SandboxOptions(functions_dir=folder, port=0)).start()
+    backend = os.environ.get("SANDBOX_BACKEND") or "process"
+    thread = SandboxThread(SandboxOptions(functions_dir=folder, port=0, backend=backend)).start()
     try:
         yield thread
     finally:
@@ -60,5 +71,8 @@ def make_lambda_client(url: str, *, validate: bool = True) -> Any:
 
 
 @pytest.fixture(scope="session")
-def lambda_client(sandbox: SandboxThread) -> Any:
-    return make_lambda_client(sandbox.url)
+def lambda_client(request: pytest.FixtureRequest) -> Any:
+    url = os.environ.get("SANDBOX_URL")
+    if not url:
+        url = request.getfixturevalue("sandbox").url
+    return make_lambda_client(url)

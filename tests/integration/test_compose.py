@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def free_port_range(count: int) -> int:
     raise AssertionError("no free range of ports")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def stack() -> Iterator[tuple[str, str]]:
     """The compose stack from offline images on free ports: (Lambda API URL, LocalStack URL)."""
     build_images(["lambda", "sandbox", "localstack"], python_versions=["3.12"])
@@ -144,3 +145,44 @@ def test_compose_up_serves_a_function_that_reads_localstack_s3(stack: tuple[str,
         assert host_config["ReadonlyRootfs"] is True
     finally:
         engine.close()
+
+
+USERS_TEST = """
+import json
+
+import pytest
+
+
+@pytest.mark.integration
+def test_s3_reader(lambda_client):
+    resp = lambda_client.invoke(
+        FunctionName="s3-reader",
+        Payload=json.dumps({"bucket": "compose-smoke", "key": "hello.txt"}),
+    )
+    assert json.load(resp["Payload"])["content"] == "hello from LocalStack"
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_pytest_m_integration_runs_against_the_stack(
+    stack: tuple[str, str], tmp_path: Path
+) -> None:
+    """A user's test with the plugin's lambda_client, pointed at the stack by $SANDBOX_URL."""
+    lambda_url, localstack_url = stack
+    s3 = boto3.client(
+        "s3", endpoint_url=localstack_url, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )  # fmt: skip
+    s3.create_bucket(Bucket="compose-smoke")
+    s3.put_object(Bucket="compose-smoke", Key="hello.txt", Body=b"hello from LocalStack")
+    (tmp_path / "test_users.py").write_text(USERS_TEST)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTEST_"))}
+    env["SANDBOX_URL"] = lambda_url
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-m", "integration", "-p", "no:cacheprovider",
+         "-W", "error", str(tmp_path / "test_users.py")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "1 passed" in proc.stdout

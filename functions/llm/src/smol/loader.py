@@ -149,10 +149,23 @@ def fetch_model(
 
 def tmp_usage(tmp_dir: Path = Path("/tmp"), show: int = 20) -> dict[str, Any]:
     """What /tmp holds now (files, bytes, the first `show` paths): proof that a memfd load
-    left it empty. Files that vanish while it looks are skipped."""
+    left it empty. Files that vanish while it looks are skipped, and so are other file
+    systems mounted inside /tmp (a local sandbox binds the code back in when the project
+    itself lives under the host's /tmp): they are not /tmp's storage."""
     sizes: dict[str, int] = {}
+    try:
+        device = os.stat(tmp_dir).st_dev
+    except OSError:
+        device = None
+
+    def own(path: str) -> bool:
+        try:
+            return os.stat(path).st_dev == device
+        except OSError:
+            return False
+
     for root, dirs, files in os.walk(tmp_dir):  # os.walk skips folders it cannot read
-        dirs[:] = [d for d in dirs if d != "lost+found"]
+        dirs[:] = [d for d in dirs if d != "lost+found" and own(os.path.join(root, d))]
         for name in files:
             path = os.path.join(root, name)
             try:

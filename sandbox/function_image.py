@@ -22,6 +22,7 @@ from typing import Any
 
 from sandbox.definitions import FunctionConfig
 from sandbox.exceptions import BuildError
+from sandbox.lambda_platform import bundle_files
 from sandbox.models import cache_root
 
 __all__ = ["PLATFORM", "build_function_image", "context_tar", "generated_dockerfile"]
@@ -44,10 +45,6 @@ def generated_dockerfile(handler: str) -> str:
 def context_tar(config: FunctionConfig, architecture: str, say: Any) -> Path:
     """The build context of a generated Dockerfile: Dockerfile + task/<bundle>, as a tar with
     fixed times and modes, so an unchanged function hits the engine's build cache."""
-    # promote's packaging installs the requirements for Lambda's platform (imported here:
-    # promote's own image step imports this module)
-    from sandbox.promote.package import bundle_files
-
     _deps, files = bundle_files(config, architecture, say)
     folder = cache_root() / "images"
     folder.mkdir(parents=True, exist_ok=True)

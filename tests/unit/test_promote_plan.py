@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from sandbox.definitions import FunctionConfig, load_function
+from sandbox.exceptions import BuildError
 from sandbox.limits import load_limits
 from sandbox.promote import PromoteError, current_state, desired_state, diff, s3_etag
 from sandbox.promote.errors import aws_step
@@ -80,9 +81,9 @@ def test_wheel_platforms_follow_the_runtimes_glibc_and_architecture() -> None:
 
 
 def test_wheel_platforms_refuse_what_lambda_does_not_have() -> None:
-    with pytest.raises(PromoteError, match="x86_64 and arm64"):
+    with pytest.raises(BuildError, match="x86_64 and arm64"):
         wheel_platforms("python3.12", "riscv64")
-    with pytest.raises(PromoteError, match=r"python2\.7"):
+    with pytest.raises(BuildError, match=r"python2\.7"):
         wheel_platforms("python2.7", "x86_64")
 
 

@@ -51,6 +51,7 @@ class Bench:
     sequential: dict[str, Any] | None = None  # test_invoke_overhead: p50 sandbox vs RIE
     throughput: dict[str, Any] | None = None  # test_invoke_overhead: two clients
     tokens: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # llm_tier rows
+    scaling: list[dict[str, Any]] = field(default_factory=list)  # image_gen_scaling entries
 
     @property
     def host_cpus(self) -> int | None:
@@ -94,6 +95,8 @@ def parse(data: dict[str, Any]) -> Bench:
             bench.architecture.append(info)
         elif kind == "llm_tier":
             bench.tokens.setdefault(str(info["function"]), []).append(info)
+        elif kind == "image_gen_scaling":
+            bench.scaling.append(info)
         elif "rie_p50_ms" in info:
             bench.sequential = info
         elif "rie_one_client" in info:
@@ -547,6 +550,36 @@ def token_table(function: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+SCALING_HEADERS = ["Size", "Steps", "Pixels x steps", "Work vs base", "Median", "Time vs base"]
+
+
+def scaling_table(info: dict[str, Any]) -> Table:
+    """Time against pixels x steps for an image generator (REPORT Duration, medians)."""
+    title = f"{info.get('function', '?')}: time against pixels x steps at {info['memory_mb']} MB"
+    table = Table(title, SCALING_HEADERS, [])
+    for r in sorted(info.get("rows", []), key=lambda r: (r["pixels_x_steps"], r["steps"])):
+        table.rows.append(
+            [
+                f"{r['width']}x{r['height']}",
+                str(r["steps"]),
+                f"{r['pixels_x_steps']:,}",
+                f"{r['work_vs_base']:.0f}x",
+                _num(r.get("median_ms"), ",.1f", " ms"),
+                f"{r['time_vs_base']:.2f}x",
+            ]
+        )
+    for ratio in info.get("ratios", []):
+        table.notes.append(
+            f"Doubling {ratio['doubles']}: {ratio['ratio']:.2f}x the time "
+            f"({'x'.join(map(str, ratio['of']))} -> {'x'.join(map(str, ratio['to']))})."
+        )
+    table.notes.append(
+        f"Median of {info.get('rounds', '?')} rounds, configurations interleaved; Max Memory "
+        f"Used {_num(info.get('max_memory_used_mb'), '.0f', ' MB')}."
+    )
+    return table
+
+
 def build_tables(bench: Bench) -> dict[str, list[Table]]:
     """The report's tables by section."""
     return {
@@ -556,6 +589,7 @@ def build_tables(bench: Bench) -> dict[str, list[Table]]:
         "architecture": [architecture_table(a) for a in bench.architecture],
         "overhead": [t for t in [overhead_table(bench)] if t is not None],
         "tokens": [token_table(fn, rows) for fn, rows in bench.tokens.items()],
+        "scaling": [scaling_table(info) for info in bench.scaling],
     }
 
 
@@ -567,6 +601,7 @@ SECTIONS = [
     ("architecture", "Architecture comparison: $ per 1M inferences"),
     ("overhead", "Invoke overhead against the AWS RIE"),
     ("tokens", "Tokens per second across memory tiers"),
+    ("scaling", "Image generation: time against pixels x steps"),
 ]
 
 

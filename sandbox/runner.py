@@ -117,7 +117,9 @@ class Sandbox:
         backend: Backend
         aws_host = opts.host
         if opts.backend == "docker":
-            backend = DockerBackend({}, self.session, network=opts.docker_network)
+            backend = DockerBackend(
+                {}, self.session, network=opts.docker_network, state_dir=opts.state_dir
+            )
             say("connecting to the Docker engine")
             await backend.open()
             self._backend = backend

@@ -2,10 +2,14 @@
 the real RIE inside, invoked through the RIE's HTTP endpoint.
 
 Each container gets the tier's limits from the engine: memory (no swap) = MemorySize, a CPU
-quota of MemorySize / 1,769 vCPU over the same CFS period as the process backend, /tmp as a
-tmpfs of EphemeralStorage size, a read-only root filesystem, the pids and nofile limits, and
-Lambda's sandbox user (uid 993). Max Memory Used is the container's cgroup peak (the RIE's own
-REPORT says Max Memory Used = Memory Size, always).
+quota of MemorySize / 1,769 vCPU over the same CFS period as the process backend, a /tmp of
+EphemeralStorage size, a read-only root filesystem, the pids and nofile limits, and
+Lambda's sandbox user (uid 993). /tmp is disk, as on Lambda, when the sandbox runs as root on
+the engine's host: the process backend's calibrated ext4 image, loop-mounted on the host and
+bound into the container (its pages are not charged to the function's memory); otherwise (a
+remote engine, or the sandbox itself in a container) it is a tmpfs, whose files count against
+MemorySize, and the enforcement notes say so. Max Memory Used is the container's cgroup peak
+(the RIE's own REPORT says Max Memory Used = Memory Size, always).
 
 The RIE starts the runtime lazily, on the first invoke, so INIT runs inside it: that invoke's
 answer carries the RIE's "INIT REPORT(durationMs: ...)", and the service reports it as INIT
@@ -24,6 +28,8 @@ import ipaddress
 import json
 import os
 import re
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -32,6 +38,7 @@ from typing import Any
 import aiohttp
 
 from sandbox.environments.base import Backend, Environment, exit_message
+from sandbox.environments.ephemeral import TmpStorage, loop_mount_available, prepare_tmp
 from sandbox.exceptions import BackendError, FunctionErrorType
 from sandbox.types import Enforcement, EnvironmentSpec, InitOutcome, Invocation, InvocationResult
 
@@ -246,6 +253,7 @@ class DockerBackend(Backend):
         *,
         network: str | None = None,
         cgroup_root: Path | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.images = images  # function name -> image id or tag
         self.session = session
@@ -257,6 +265,10 @@ class DockerBackend(Backend):
         self.client: Any = None
         self._http: aiohttp.ClientSession | None = None
         self._cgroup = "docker"
+        # where disk-backed /tmp images live (None: tmpfs); decided in open()
+        self.state_dir = state_dir
+        self._disk_tmp: Path | None = None
+        self._tmp_mounts: dict[str, tuple[Path, TmpStorage]] = {}  # container id -> mount
 
     @property
     def http(self) -> aiohttp.ClientSession:
@@ -273,8 +285,15 @@ class DockerBackend(Backend):
             user="uid 993 (Lambda's sbx_user1051) in the container",
             cgroup=self._cgroup,
             notes=(
-                "/tmp is a tmpfs of EphemeralStorage size: unlike Lambda's disk, files there "
-                "count against MemorySize",
+                *(
+                    ()
+                    if self._disk_tmp is not None
+                    else (
+                        "/tmp is a tmpfs of EphemeralStorage size: unlike Lambda's disk, files "
+                        "there count against MemorySize (a disk-backed /tmp needs the sandbox "
+                        "to run as root on the engine's host)",
+                    )
+                ),
                 "the RIE runs INIT inside the first invoke: the 10 s INIT limit is not applied "
                 "on its own (INIT counts against the function timeout)",
             ),
@@ -284,6 +303,15 @@ class DockerBackend(Backend):
         self.client = await asyncio.to_thread(_docker_client)
         info = await asyncio.to_thread(self.client.info)
         self._cgroup = f"docker (cgroup v{info.get('CgroupVersion', '1')})"
+        local = os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
+        if (
+            self.state_dir is not None
+            and local
+            and self.network is None  # not the sandbox-in-a-container of compose
+            and os.geteuid() == 0
+            and loop_mount_available()
+        ):
+            self._disk_tmp = self.state_dir / self.session / "docker-tmp"
         self._http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, force_close=False),
             timeout=aiohttp.ClientTimeout(total=None),
@@ -327,7 +355,6 @@ class DockerBackend(Backend):
             "cpu_quota": max(1000, int(spec.vcpus * spec.cpu_period_us)),
             "pids_limit": spec.pids_max,
             "ulimits": [docker.types.Ulimit(name="nofile", soft=spec.nofile, hard=spec.nofile)],
-            "tmpfs": {"/tmp": f"size={spec.ephemeral_mb}m,mode=1777"},
             "read_only": True,
             "user": SANDBOX_UID,
             "labels": {
@@ -337,10 +364,38 @@ class DockerBackend(Backend):
         }
         if self.network:
             kwargs["network"] = self.network
+        mount = None
+        if self._disk_tmp is not None:
+            mount = self._mount_tmp(env_id, spec.ephemeral_mb)
+            kwargs["volumes"] = {str(mount[0]): {"bind": "/tmp", "mode": "rw"}}
+        else:
+            kwargs["tmpfs"] = {"/tmp": f"size={spec.ephemeral_mb}m,mode=1777"}
         try:
-            return self.client.containers.run(**kwargs)
+            container = self.client.containers.run(**kwargs)
         except Exception as exc:
+            if mount is not None:
+                _unmount(*mount)
             raise BackendError(f"{spec.function_name}: could not start a container: {exc}") from exc
+        if mount is not None:
+            self._tmp_mounts[str(container.id)] = mount
+        return container
+
+    def _mount_tmp(self, env_id: str, size_mb: int) -> tuple[Path, TmpStorage]:
+        """A calibrated ext4 image of size_mb, loop-mounted on the host for one container."""
+        assert self._disk_tmp is not None
+        uid, gid = (int(x) for x in SANDBOX_UID.split(":"))
+        storage = prepare_tmp(self._disk_tmp / env_id, size_mb, (uid, gid), use_loop=True)
+        assert storage.image is not None
+        target = storage.directory / "mnt"
+        target.mkdir(exist_ok=True)
+        proc = subprocess.run(
+            ["mount", "-o", "loop,nosuid,nodev", str(storage.image), str(target)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            storage.cleanup()
+            raise BackendError(f"cannot loop-mount /tmp storage {storage.image}: {proc.stderr}")
+        return target, storage
 
     def _address(self, container: Any) -> str:
         container.reload()
@@ -373,6 +428,9 @@ class DockerBackend(Backend):
     def remove(self, container: Any) -> None:
         with contextlib.suppress(Exception):  # already gone
             container.remove(force=True)
+        mount = self._tmp_mounts.pop(str(container.id), None)
+        if mount is not None:
+            _unmount(*mount)
 
     async def close(self) -> None:
         if self.client is not None:
@@ -384,8 +442,33 @@ class DockerBackend(Backend):
             for container in leftovers:
                 await asyncio.to_thread(self.remove, container)
             await asyncio.to_thread(self.client.close)
+        for target, storage in list(self._tmp_mounts.values()):  # containers gone meanwhile
+            _unmount(target, storage)
+        self._tmp_mounts.clear()
+        if self._disk_tmp is not None:
+            # whatever is still mounted under the session's folder (an environment whose
+            # removal was cut short) goes before the folder does
+            for target in _mounts_under(self._disk_tmp):
+                subprocess.run(["umount", "-l", target], capture_output=True)
+            shutil.rmtree(self._disk_tmp, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self._disk_tmp.parent.rmdir()  # the session's folder, unless others use it
         if self._http is not None:
             await self._http.close()
+
+
+def _mounts_under(folder: Path) -> list[str]:
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return []
+    prefix = str(folder) + "/"
+    return [f.split()[1] for f in lines if len(f.split()) > 1 and f.split()[1].startswith(prefix)]
+
+
+def _unmount(target: Path, storage: TmpStorage) -> None:
+    subprocess.run(["umount", "-l", str(target)], capture_output=True)
+    storage.cleanup()
 
 
 def _docker_client() -> Any:

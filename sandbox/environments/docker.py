@@ -53,6 +53,7 @@ _RIE_LINE = re.compile(
     r"^\d\d \w{3} \d{4} [\d:,]+ \[\w+\] \(rapid\)|^(START|END|REPORT) RequestId: "
 )
 _INIT_REPORT = re.compile(r"\(rapid\) INIT REPORT\(durationMs: ([\d.]+)\)")
+_RIE_TIMEOUT = re.compile(rb"^Task timed out after \d+\.\d\d seconds$")  # its 200 answer
 _INIT_ERROR = re.compile(r"\(rapid\) INIT RTDONE\(status: error")
 # set by the image or the RIE, never passed from the host: they name host paths and the
 # process backend's Runtime API
@@ -66,8 +67,9 @@ _HOST_ONLY = {
 def container_environment(spec: EnvironmentSpec) -> dict[str, str]:
     """The function's Lambda environment as the container sees it."""
     env = {k: v for k, v in spec.environment.items() if k not in _HOST_ONLY}
-    # the RIE times invokes out too; a second later, so that the service's timeout speaks first
-    env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = str(int(spec.timeout_s) + 1)
+    # the RIE's deadline: what context.get_remaining_time_in_millis() counts down from (the
+    # service times the invoke out too; whichever speaks first, the answer is Sandbox.Timedout)
+    env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = str(max(1, round(spec.timeout_s)))
     return env
 
 
@@ -218,7 +220,8 @@ class DockerEnvironment(Environment):
 
 def _result(body: bytes, status: int, request_id: str) -> InvocationResult:
     """The RIE's answer as an InvocationResult. It answers a handler's error with 200 and the
-    runtime's error document (no X-Amz-Function-Error header), and a dead runtime with 502."""
+    runtime's error document (no X-Amz-Function-Error header), a timeout with 200 and a line of
+    text, and a dead runtime with 502."""
     doc: Any = None
     if body[:1] == b"{":
         try:
@@ -226,6 +229,9 @@ def _result(body: bytes, status: int, request_id: str) -> InvocationResult:
         except ValueError:
             doc = None
     is_doc = isinstance(doc, dict) and {"errorType", "errorMessage"} <= doc.keys()
+    if status == 200 and (timed_out := _RIE_TIMEOUT.match(body)):
+        message = f"RequestId: {request_id} Error: {timed_out.group(0).decode()}"
+        return InvocationResult.error(FunctionErrorType.TIMEOUT, message, fatal=True)
     if status >= 500 or (status != 200 and not is_doc):
         if is_doc:
             error_type = str(doc["errorType"])

@@ -72,6 +72,8 @@ def test_boto3_invoke_goes_through_the_rie_in_a_limited_container(client: Any) -
     resp, ctx, _ = invoke(client, "probe", {"action": "context"})
     assert ctx["aws_request_id"] == resp["ResponseMetadata"]["RequestId"]
     assert (ctx["function_name"], ctx["memory_limit_in_mb"]) == ("probe", "256")
+    timeout_ms = client.get_function_configuration(FunctionName="probe")["Timeout"] * 1000
+    assert timeout_ms - 1000 < ctx["remaining_ms"] <= timeout_ms, "the function's own deadline"
 
 
 def test_cold_start_reports_the_ries_init_and_warm_start_does_not(client: Any) -> None:

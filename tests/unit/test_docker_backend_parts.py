@@ -37,6 +37,13 @@ def test_a_dead_runtime_is_a_fatal_exit_error() -> None:
     assert result.error_type == "Runtime.ExitError" and result.fatal
 
 
+def test_the_ries_timeout_answer_is_sandbox_timedout() -> None:
+    result = _result(b"Task timed out after 7.00 seconds", 200, RID)
+    assert result.error_type == "Sandbox.Timedout" and result.fatal
+    message = json.loads(result.payload)["errorMessage"]
+    assert message == f"RequestId: {RID} Error: Task timed out after 7.00 seconds"
+
+
 def test_an_unexpected_status_is_fatal() -> None:
     result = _result(b"Internal Server Error", 500, RID)
     assert result.error_type == "Runtime.ExitError" and result.fatal
@@ -63,7 +70,7 @@ def test_the_container_sees_lambdas_variables_but_none_of_the_hosts_paths() -> N
         "AWS_LAMBDA_FUNCTION_NAME": "f",
         "AWS_ENDPOINT_URL": "http://172.17.0.1:5000",
         "MODEL_BUCKET": "b",
-        "AWS_LAMBDA_FUNCTION_TIMEOUT": "8",  # the RIE's timeout, after the service's
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": "7",  # the RIE's deadline: get_remaining_time_in_millis
     }
 
 

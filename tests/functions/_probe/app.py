@@ -71,6 +71,7 @@ def handler(event, context):
             "aws_request_id": context.aws_request_id,
             "function_name": context.function_name,
             "memory_limit_in_mb": context.memory_limit_in_mb,
+            "remaining_ms": context.get_remaining_time_in_millis(),
         }
     if action == "write_file":
         try:

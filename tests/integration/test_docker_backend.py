@@ -18,7 +18,13 @@ from sandbox.pytest_plugin import make_lambda_client
 from sandbox.runner import SandboxOptions, SandboxThread
 from tests.conftest import HERE, log_of, report_fields
 
-pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.root]
+# the first run on a machine builds the offline base images (debootstrap): minutes
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.docker,
+    pytest.mark.root,
+    pytest.mark.timeout(900),
+]
 
 PROBES = ["probe", "probe-mem", "probe-cpu", "probe-cpu-1769", "probe-tmp", "probe-timeout"]
 

@@ -19,7 +19,13 @@ from sandbox.function_image import build_function_image
 from sandbox.offline_images import build_images, lambda_base_image
 from sandbox.rie import host_architecture
 
-pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.root]
+# the first run on a machine builds the offline base images (debootstrap): minutes
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.docker,
+    pytest.mark.root,
+    pytest.mark.timeout(900),
+]
 
 FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
 

@@ -19,6 +19,7 @@ code changed (its label carries the digest of the sources).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -297,6 +298,9 @@ def build_sandbox_image(client: Any, say: Say) -> None:
         client, say, name=SANDBOX_IMAGE, folder="sandbox", interpreter=sys.executable,
         wheels=[str(ROOT)], labels_digest=digest, copy=("limits",),
     )  # fmt: skip
+    if existing is not None:  # the previous build, untagged now: ~900 MB each
+        with contextlib.suppress(Exception):  # still used by a container
+            client.images.remove(existing.id)
 
 
 def localstack_requirements() -> str:

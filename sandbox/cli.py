@@ -227,6 +227,8 @@ def _print_endpoints(sandbox: object) -> None:
             f"POST {sandbox.url}/2015-03-31/functions/{name}/invocations",
         )
     console.print(table)
+    for name, why in sandbox.not_served.items():
+        console.print(f"[bold yellow]NOT served:[/] {name}: {why.splitlines()[0]}")
     gateway = sandbox.gateway
     assert gateway is not None
     if gateway.api_url:

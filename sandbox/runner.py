@@ -21,7 +21,7 @@ from sandbox.definitions import FunctionConfig, discover_functions, load_sam_tem
 from sandbox.environments.base import Backend
 from sandbox.environments.docker import DockerBackend
 from sandbox.environments.process import ProcessBackend
-from sandbox.exceptions import ConfigError
+from sandbox.exceptions import BuildError, ConfigError
 from sandbox.faces.app import Gateway
 from sandbox.limits import load_limits
 from sandbox.models import ensure_models, upload_models
@@ -81,6 +81,7 @@ class Sandbox:
         self.bundles: dict[str, Bundle] = {}
         self.models: dict[str, Path] = {}  # function -> its built model artifacts
         self._backend: Backend | None = None  # opened, and closed by the service (or stop())
+        self.not_served: dict[str, str] = {}  # function -> why its image could not be built
 
     @property
     def url(self) -> str:
@@ -125,10 +126,21 @@ class Sandbox:
             self._backend = backend
             # functions in containers reach a host-side AWS endpoint at the network's gateway
             aws_host = "0.0.0.0" if opts.docker_network else backend.gateway_address()
+            servable = []
             for config in configs:
-                backend.images[config.name] = await asyncio.to_thread(
-                    _function_image, backend.client, config, opts.docker_base, say
-                )
+                try:
+                    backend.images[config.name] = await asyncio.to_thread(
+                        _function_image, backend.client, config, opts.docker_base, say
+                    )
+                    servable.append(config)
+                except BuildError as exc:
+                    # one function that cannot become an image (a requirement with no wheel
+                    # for Lambda's platform, say) does not keep the others from being served
+                    if len(configs) == 1 or opts.only:
+                        raise
+                    self.not_served[config.name] = str(exc)
+                    say(f"{config.name}: NOT served on the docker backend: {exc}")
+            configs = servable
         elif opts.backend == "process":
             backend = ProcessBackend(
                 opts.state_dir,

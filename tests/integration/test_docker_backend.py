@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,3 +167,25 @@ def test_timeout_answers_sandbox_timedout_and_replaces_the_container(client: Any
     resp, body, log = invoke(client, "probe-timeout", {"action": "echo"})
     assert "FunctionError" not in resp
     assert "Init Duration" in report_fields(log), "a fresh container after the timeout"
+
+
+def test_a_function_without_wheels_for_lambda_is_not_served_and_the_others_are(
+    tmp_path: Path,
+) -> None:
+    for name, requirements in (("plain", ""), ("sdist-only", "docopt==0.6.2\n")):
+        folder = tmp_path / name
+        folder.mkdir()
+        yaml = "Handler: app.handler\nRuntime: python3.12\nCodeUri: .\n"
+        (folder / "function.yaml").write_text(yaml)
+        (folder / "app.py").write_text("def handler(event, context):\n    return {'ok': 1}\n")
+        if requirements:
+            (folder / "requirements.txt").write_text(requirements)
+    options = SandboxOptions(
+        functions_dir=tmp_path, port=0, embedded_aws=False, project_dir=tmp_path, backend="docker"
+    )
+    with SandboxThread(options).start(timeout_s=900) as sandbox:
+        client = make_lambda_client(sandbox.url)
+        assert [f["FunctionName"] for f in client.list_functions()["Functions"]] == ["plain"]
+        assert json.loads(client.invoke(FunctionName="plain")["Payload"].read()) == {"ok": 1}
+        why = sandbox.sandbox.not_served["sdist-only"]
+        assert "binary wheel" in why and "docopt" in why

@@ -159,7 +159,8 @@ class Sandbox:
         if endpoint is not None:
             by_name = {c.name: c for c in configs}
             for name, artifacts in self.models.items():
-                await asyncio.to_thread(upload_models, by_name[name], artifacts, endpoint, say)
+                if name in by_name:  # not for a function that is not served
+                    await asyncio.to_thread(upload_models, by_name[name], artifacts, endpoint, say)
         say("preparing execution environments")
         if self._backend is None:
             await backend.open()

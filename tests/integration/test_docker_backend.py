@@ -180,9 +180,7 @@ def test_a_function_without_wheels_for_lambda_is_not_served_and_the_others_are(
         (folder / "app.py").write_text("def handler(event, context):\n    return {'ok': 1}\n")
         if requirements:
             (folder / "requirements.txt").write_text(requirements)
-    options = SandboxOptions(
-        functions_dir=tmp_path, port=0, embedded_aws=False, project_dir=tmp_path, backend="docker"
-    )
+    options = SandboxOptions(functions_dir=tmp_path, port=0, project_dir=tmp_path, backend="docker")
     with SandboxThread(options).start(timeout_s=900) as sandbox:
         client = make_lambda_client(sandbox.url)
         assert [f["FunctionName"] for f in client.list_functions()["Functions"]] == ["plain"]

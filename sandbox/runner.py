@@ -268,7 +268,8 @@ class SandboxThread:
             self._thread.join(timeout_s)
 
     def __enter__(self) -> SandboxThread:
-        return self.start()
+        # `with SandboxThread(o).start(timeout_s=...) as s:` must not start a second sandbox
+        return self if self._thread is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

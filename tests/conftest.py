@@ -7,6 +7,7 @@ without root they are skipped; under CI (CI=true) a missing root is an error, no
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,3 +91,23 @@ def report_fields(log: str) -> dict[str, str]:
             key, _, value = part.partition(": ")
             fields[key.removeprefix("REPORT ")] = value
     return fields
+
+
+def invoke(client: Any, name: str, event: dict[str, Any]) -> tuple[dict[str, Any], Any, str]:
+    """boto3 Invoke with LogType=Tail: (response, decoded payload, log tail)."""
+    resp = client.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
+    return resp, json.loads(resp["Payload"].read() or b"null"), log_of(resp)
+
+
+def cpu_burn_512_vs_1769(client: Any) -> tuple[float, float]:
+    """A CPU-bound burn on probe-cpu (512 MB) and probe-cpu-1769: the fastest of 5 runs each,
+    interleaved so that host noise hits both tiers alike (the fastest run is the one least
+    disturbed by whatever else the host is doing). Returns (512 MB s, 1,769 MB s)."""
+    burn = {"action": "burn", "iterations": 6_000_000}
+    for name in ("probe-cpu", "probe-cpu-1769"):
+        invoke(client, name, {"action": "burn", "iterations": 1000})  # the cold starts
+    runs: dict[str, list[float]] = {"probe-cpu": [], "probe-cpu-1769": []}
+    for _ in range(5):
+        for name in runs:
+            runs[name].append(invoke(client, name, burn)[1]["seconds"])
+    return min(runs["probe-cpu"]), min(runs["probe-cpu-1769"])

@@ -42,7 +42,13 @@ from sandbox.environments.ephemeral import TmpStorage, loop_mount_available, pre
 from sandbox.exceptions import BackendError, FunctionErrorType
 from sandbox.types import Enforcement, EnvironmentSpec, InitOutcome, Invocation, InvocationResult
 
-__all__ = ["SANDBOX_UID", "DockerBackend", "DockerEnvironment", "container_environment"]
+__all__ = [
+    "SANDBOX_UID",
+    "DockerBackend",
+    "DockerEnvironment",
+    "container_environment",
+    "network_gateway",
+]
 
 RIE_PORT = 8080
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
@@ -326,16 +332,7 @@ class DockerBackend(Backend):
     def gateway_address(self) -> str:
         """The host's address on the containers' network (where a host-side AWS endpoint
         must listen for functions to reach it)."""
-        net = self.client.networks.get(self.network or "bridge")
-        configs = (net.attrs.get("IPAM") or {}).get("Config") or []
-        for config in configs:
-            if config.get("Gateway"):
-                return str(config["Gateway"])
-        for config in configs:  # the default bridge: Docker gives the host the first address
-            subnet = ipaddress.ip_network(config.get("Subnet", ""), strict=False)
-            if subnet.version == 4:
-                return str(next(subnet.hosts()))
-        raise BackendError(f"the Docker network {net.name} has no gateway address")
+        return network_gateway(self.client, self.network or "bridge")
 
     async def start(self, env_id: str, spec: EnvironmentSpec) -> DockerEnvironment:
         image = self.images.get(spec.function_name)
@@ -461,6 +458,21 @@ class DockerBackend(Backend):
                 self._disk_tmp.parent.rmdir()  # the session's folder, unless others use it
         if self._http is not None:
             await self._http.close()
+
+
+def network_gateway(client: Any, network: str) -> str:
+    """The host's address on a Docker network: its gateway (the default bridge names none:
+    Docker gives the host the subnet's first address)."""
+    net = client.networks.get(network)
+    configs = (net.attrs.get("IPAM") or {}).get("Config") or []
+    for config in configs:
+        if config.get("Gateway"):
+            return str(config["Gateway"])
+    for config in configs:
+        subnet = ipaddress.ip_network(config.get("Subnet", ""), strict=False)
+        if subnet.version == 4:
+            return str(next(subnet.hosts()))
+    raise BackendError(f"the Docker network {net.name} has no gateway address")
 
 
 def _mounts_under(folder: Path) -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 
 from sandbox.pytest_plugin import make_lambda_client
 from sandbox.runner import SandboxOptions, SandboxThread
-from tests.conftest import HERE, log_of, report_fields
+from tests.conftest import HERE, cpu_burn_512_vs_1769, invoke, report_fields
 
 # the first run on a machine builds the offline base images (debootstrap): minutes
 pytestmark = [
@@ -56,11 +56,6 @@ def docker_sandbox() -> Iterator[SandboxThread]:
 @pytest.fixture(scope="module")
 def client(docker_sandbox: SandboxThread) -> Any:
     return make_lambda_client(docker_sandbox.url)
-
-
-def invoke(client: Any, name: str, event: dict[str, Any]) -> tuple[dict[str, Any], Any, str]:
-    resp = client.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
-    return resp, json.loads(resp["Payload"].read() or b"null"), log_of(resp)
 
 
 def test_boto3_invoke_goes_through_the_rie_in_a_limited_container(client: Any) -> None:
@@ -119,14 +114,7 @@ def test_allocating_past_memory_size_is_killed_and_below_it_is_measured(client: 
 @pytest.mark.slow
 def test_cpu_scales_with_memory_512_vs_1769(client: Any) -> None:
     """The engine's CPU quota: 512 MB runs CPU-bound code 1769/512 = 3.46x slower."""
-    burn = {"action": "burn", "iterations": 6_000_000}
-    for name in ("probe-cpu", "probe-cpu-1769"):
-        invoke(client, name, {"action": "burn", "iterations": 1000})  # the cold starts
-    runs: dict[str, list[float]] = {"probe-cpu": [], "probe-cpu-1769": []}
-    for _ in range(5):  # interleaved, so that host noise hits both tiers alike
-        for name in runs:
-            runs[name].append(invoke(client, name, burn)[1]["seconds"])
-    slow, fast = min(runs["probe-cpu"]), min(runs["probe-cpu-1769"])
+    slow, fast = cpu_burn_512_vs_1769(client)
     ratio = slow / fast
     print(f"docker: 512 MB {slow:.3f} s, 1769 MB {fast:.3f} s, ratio {ratio:.2f} (Lambda: 3.46)")
     assert ratio == pytest.approx(1769 / 512, rel=0.15)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import log_of, report_fields
+from tests.conftest import cpu_burn_512_vs_1769, invoke, report_fields
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -23,11 +23,6 @@ REPORT_RE = re.compile(
     r"Max Memory Used: (?P<used>\d+) MB\t(Init Duration: (?P<init>\d+\.\d{2}) ms\t)?$",
     re.M,
 )
-
-
-def invoke(client: Any, name: str, event: dict[str, Any]) -> tuple[dict[str, Any], Any, str]:
-    resp = client.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
-    return resp, json.loads(resp["Payload"].read() or b"null"), log_of(resp)
 
 
 def test_invoke_returns_payload_and_a_report_line_with_every_field(probe_client: Any) -> None:
@@ -100,15 +95,7 @@ def test_allocating_past_memory_size_is_killed_and_below_it_is_measured(probe_cl
 def test_cpu_scales_with_memory_512_vs_1769(probe_client: Any) -> None:
     """Lambda's rule: 1,769 MB = 1 vCPU, so 512 MB runs CPU-bound code 1769/512 = 3.46x slower."""
 
-    burn = {"action": "burn", "iterations": 6_000_000}
-    for name in ("probe-cpu", "probe-cpu-1769"):
-        invoke(probe_client, name, {"action": "burn", "iterations": 1000})  # the cold starts
-    runs: dict[str, list[float]] = {"probe-cpu": [], "probe-cpu-1769": []}
-    for _ in range(5):  # interleaved, so that host noise hits both tiers alike
-        for name in runs:
-            runs[name].append(invoke(probe_client, name, burn)[1]["seconds"])
-    # the fastest run of each is the one least disturbed by whatever else the host is doing
-    slow, fast = min(runs["probe-cpu"]), min(runs["probe-cpu-1769"])
+    slow, fast = cpu_burn_512_vs_1769(probe_client)
     ratio = slow / fast
     print(f"512 MB: {slow:.3f} s, 1769 MB: {fast:.3f} s, ratio {ratio:.2f} (Lambda: 3.46)")
     assert ratio == pytest.approx(1769 / 512, rel=0.15)

@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from sandbox.environments.docker import network_gateway
 from sandbox.offline_images import LOCALSTACK_IMAGE, build_images
 from sandbox.pytest_plugin import make_lambda_client
 from sandbox.runner import SandboxOptions, SandboxThread
@@ -38,9 +39,8 @@ def localstack() -> Iterator[str]:
         import docker
 
         engine = docker.from_env()
-        bridge = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]
+        gateway = network_gateway(engine, "bridge")
         engine.close()
-        gateway = bridge.get("Gateway") or bridge["Subnet"].rsplit(".", 2)[0] + ".0.1"
         url = f"http://{gateway}:{container.get_exposed_port(4566)}"
         deadline = time.monotonic() + 120
         while True:

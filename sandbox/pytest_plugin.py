@@ -15,9 +15,12 @@ Heavy imports happen inside the fixtures: loading the plugin costs nothing.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -30,6 +33,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "sandbox_functions", "folder of functions the `sandbox` fixture serves", default="functions"
     )
+
+
+def register_package(src_dir: Path, name: str) -> ModuleType:
+    """Import the package src_dir/name as `name` without putting src_dir (and its generic
+    app.py) on sys.path, so handlers' helper packages import in-process as on Lambda."""
+    if name in sys.modules:
+        return sys.modules[name]
+    package = src_dir / name
+    spec = importlib.util.spec_from_file_location(
+        name, package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def import_handler(
+    path: Path, module_name: str, env: Mapping[str, str | None] | None = None
+) -> ModuleType:
+    """Import a handler file as a fresh module under `env` (None unsets a variable), as INIT
+    does: module-level code reads the environment at import. The environment is restored."""
+    overrides = dict(env or {})
+    saved = {key: os.environ.get(key) for key in overrides}
+    for key, value in overrides.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
 
 
 def pytest_configure(config: pytest.Config) -> None:

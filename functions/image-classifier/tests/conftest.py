@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -14,26 +12,14 @@ from typing import Any
 
 import pytest
 
+from sandbox.pytest_plugin import import_handler, register_package
+
 FUNCTION_DIR = Path(__file__).resolve().parents[1]
 SRC_DIR = FUNCTION_DIR / "src"
 EVENTS_DIR = FUNCTION_DIR / "events"
 
 
-def _register_imgcls() -> None:
-    """Make src/imgcls importable without putting src/ (and its generic app.py) on sys.path."""
-    if "imgcls" in sys.modules:
-        return
-    package = SRC_DIR / "imgcls"
-    spec = importlib.util.spec_from_file_location(
-        "imgcls", package / "__init__.py", submodule_search_locations=[str(package)]
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["imgcls"] = module
-    spec.loader.exec_module(module)
-
-
-_register_imgcls()
+register_package(SRC_DIR, "imgcls")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,22 +44,9 @@ def metrics(model_dir: Path) -> dict[str, Any]:
 
 def import_app(model_dir: Path, model_file: str, **env: str) -> ModuleType:
     """Import src/app.py as a fresh module (its INIT reads the environment at import)."""
+    name = f"image_classifier_app_{model_file.replace('.', '_')}"
     overrides = {"MODEL_PATH": str(model_dir), "MODEL_FILE": model_file, **env}
-    saved = {key: os.environ.get(key) for key in overrides}
-    os.environ.update(overrides)
-    try:
-        name = f"image_classifier_app_{model_file.replace('.', '_')}"
-        spec = importlib.util.spec_from_file_location(name, SRC_DIR / "app.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return import_handler(SRC_DIR / "app.py", name, overrides)
 
 
 @pytest.fixture(scope="session")

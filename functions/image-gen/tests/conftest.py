@@ -3,11 +3,8 @@ import the handler module with MODEL_PATH pointing at them."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -15,26 +12,14 @@ from typing import Any
 
 import pytest
 
+from sandbox.pytest_plugin import import_handler, register_package
+
 FUNCTION_DIR = Path(__file__).resolve().parents[1]
 SRC_DIR = FUNCTION_DIR / "src"
 EVENTS_DIR = FUNCTION_DIR / "events"
 
 
-def _register_imagegen() -> None:
-    """Make src/imagegen importable without putting src/ (and its generic app.py) on sys.path."""
-    if "imagegen" in sys.modules:
-        return
-    package = SRC_DIR / "imagegen"
-    spec = importlib.util.spec_from_file_location(
-        "imagegen", package / "__init__.py", submodule_search_locations=[str(package)]
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["imagegen"] = module
-    spec.loader.exec_module(module)
-
-
-_register_imagegen()
+register_package(SRC_DIR, "imagegen")
 _app_names = itertools.count()
 
 
@@ -56,22 +41,8 @@ def metrics(model_dir: Path) -> dict[str, Any]:
 
 def import_app(model_dir: Path, **env: str) -> ModuleType:
     """Import src/app.py as a fresh module (its INIT reads the environment at import)."""
-    overrides = {"MODEL_PATH": str(model_dir), **env}
-    saved = {key: os.environ.get(key) for key in overrides}
-    os.environ.update(overrides)
-    try:
-        name = f"image_gen_app_{next(_app_names)}"
-        spec = importlib.util.spec_from_file_location(name, SRC_DIR / "app.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    name = f"image_gen_app_{next(_app_names)}"
+    return import_handler(SRC_DIR / "app.py", name, {"MODEL_PATH": str(model_dir), **env})
 
 
 @pytest.fixture(scope="session")

@@ -10,34 +10,20 @@ cores); the slow tests allow for that.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sandbox.pytest_plugin import register_package
+
 FUNCTION_DIR = Path(__file__).resolve().parents[1]
 SRC_DIR = FUNCTION_DIR / "src"
 FIRST_BUILD_TIMEOUT_S = 1800  # compiling llama-cpp-python once per machine
 
 
-def _register_smol() -> None:
-    """Make src/smol importable without putting src/ (and its generic app.py) on sys.path."""
-    if "smol" in sys.modules:
-        return
-    package = SRC_DIR / "smol"
-    spec = importlib.util.spec_from_file_location(
-        "smol", package / "__init__.py", submodule_search_locations=[str(package)]
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["smol"] = module
-    spec.loader.exec_module(module)
-
-
-_register_smol()
+register_package(SRC_DIR, "smol")
 
 
 @pytest.fixture(scope="session")

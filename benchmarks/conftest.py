@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.aws_side import free_port
-from sandbox.environments.runtime_layer import build_runtime_layer
-from sandbox.rie import rie_binary
-from sandbox.runner import default_state_dir
+from lambda_sandbox.aws_side import free_port
+from lambda_sandbox.build.rie_binary import rie_binary
+from lambda_sandbox.environments.runtime_packages import build_runtime_layer
+from lambda_sandbox.paths import default_state_dir
 
 HERE = Path(__file__).parent
 
@@ -50,7 +50,7 @@ class Rie:
 
     def __init__(self) -> None:
         self.port = free_port()
-        layer = build_runtime_layer(default_state_dir() / "runtime-layer-bench")
+        layer = build_runtime_layer(default_state_dir())
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": f"{HERE / 'functions/noop/src'}:{layer}",
@@ -107,7 +107,7 @@ class SandboxProcess:
             [
                 sys.executable,
                 "-m",
-                "sandbox.cli",
+                "lambda_sandbox.cli",
                 "up",
                 "--functions",
                 str(functions),

@@ -5,13 +5,13 @@ unset, --host is a function URL (TARGET_PATH, default "/"). PAYLOAD is the reque
 LOAD_SHAPE=ramp adds the ramp scenario's LoadTestShape; see sandbox/load/locustfile.py.
 """
 
-from sandbox.load.locustfile import *  # noqa: F403  (the user class, and RampShape if asked)
-from sandbox.load.locustfile import LambdaUser
+from lambda_sandbox.tools.load.locustfile import *  # noqa: F403  (the user class, and RampShape if asked)
+from lambda_sandbox.tools.load.locustfile import LambdaUser
 
 __all__ = ["LambdaUser"]
 
 try:
-    from sandbox.load.locustfile import RampShape  # type: ignore[attr-defined]
+    from lambda_sandbox.tools.load.locustfile import RampShape  # type: ignore[attr-defined]
 
     __all__ += ["RampShape"]
 except ImportError:  # LOAD_SHAPE is not "ramp": users and run time come from -u / -r / -t

@@ -1,92 +1,19 @@
-"""What the tier and fidelity benchmarks share: invoking with LogType=Tail, reading the REPORT
-line (sandbox.tune.parse_report), switching MemorySize, choosing tiers, percentiles.
+"""What the tier and fidelity benchmarks share: choosing tiers, percentiles, the host's CPU.
+Invoking with LogType=Tail and reading the REPORT line is lambda_sandbox.client's (re-exported
+here for the suites), as is switching MemorySize.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import os
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sandbox.limits import load_limits
-from sandbox.tune import parse_report
+from lambda_sandbox.limits import load_limits
 
-UPDATE_WAIT_S = 60.0
-
-
-@dataclass(frozen=True)
-class Call:
-    """One invoke: its REPORT fields, or the error that replaced them."""
-
-    duration_ms: float | None
-    billed_ms: float | None
-    init_ms: float | None
-    max_memory_mb: int | None
-    error: str | None  # errorType of a function error, or the API error's code
-    note: str | None  # the SANDBOX log line: what differs from Lambda on this host
-    client_ms: float  # wall time seen by the client
-    body: Any = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.duration_ms is not None
-
-
-def invoke(client: Any, function: str, payload: bytes) -> Call:
-    """Invoke with LogType=Tail; API errors (429, timeouts) come back as errors, not raised."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    t0 = time.perf_counter()
-    try:
-        resp = client.invoke(FunctionName=function, Payload=payload, LogType="Tail")
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "Error")
-        return Call(None, None, None, None, code, None, (time.perf_counter() - t0) * 1000)
-    except BotoCoreError as exc:
-        return Call(None, None, None, None, type(exc).__name__, None, 0.0)
-    raw = resp["Payload"].read()
-    client_ms = (time.perf_counter() - t0) * 1000
-    log = base64.b64decode(resp.get("LogResult") or b"").decode("utf-8", "replace")
-    fields = parse_report(log)
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        body = None
-    error = None
-    if resp.get("FunctionError"):
-        error = str(resp["FunctionError"])
-        if isinstance(body, dict) and body.get("errorType"):
-            error = str(body["errorType"])
-
-    def num(key: str) -> float | None:
-        value = fields[key]
-        return float(value) if isinstance(value, int | float) else None
-
-    memory = num("max_memory")
-    return Call(
-        duration_ms=num("duration"),
-        billed_ms=num("billed"),
-        init_ms=num("init"),
-        max_memory_mb=None if memory is None else int(memory),
-        error=error,
-        note=str(fields["note"]) if fields["note"] else None,
-        client_ms=client_ms,
-        body=body,
-    )
-
-
-def set_memory(client: Any, function: str, memory_mb: int) -> None:
-    """UpdateFunctionConfiguration(MemorySize): the sandbox retires the warm environments."""
-    resp = client.update_function_configuration(FunctionName=function, MemorySize=memory_mb)
-    deadline = time.monotonic() + UPDATE_WAIT_S
-    while resp.get("LastUpdateStatus") == "InProgress" and time.monotonic() < deadline:
-        time.sleep(0.2)
-        resp = client.get_function_configuration(FunctionName=function)
+__all__ = ["Call", "bench_tiers", "cpu_info", "invoke", "percentile", "set_memory"]
+from lambda_sandbox.client import Call, invoke, set_memory
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -29,8 +29,8 @@ import pytest
 
 from benchmarks.conftest import SandboxProcess
 from benchmarks.measure import cpu_info, fidelity_tiers, invoke
-from sandbox.limits import load_limits
-from sandbox.pytest_plugin import make_lambda_client
+from lambda_sandbox.limits import load_limits
+from lambda_sandbox.pytest_plugin import make_lambda_client
 
 HERE = Path(__file__).parent
 SOURCE = HERE / "functions" / "cpu-reference" / "src"

@@ -21,8 +21,8 @@ import pytest
 
 from benchmarks.conftest import SandboxProcess
 from benchmarks.measure import cpu_info, invoke
-from sandbox.definitions import load_function
-from sandbox.pytest_plugin import make_lambda_client
+from lambda_sandbox.config import load_function
+from lambda_sandbox.pytest_plugin import make_lambda_client
 
 ROOT = Path(__file__).parents[1]
 FUNCTION = "image-gen"

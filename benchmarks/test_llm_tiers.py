@@ -27,10 +27,10 @@ from typing import Any
 import pytest
 
 from benchmarks.measure import Call, cpu_info, invoke
-from sandbox.cost import cost_per_invocation
-from sandbox.definitions import load_function
-from sandbox.pytest_plugin import make_lambda_client
-from sandbox.runner import SandboxOptions, SandboxThread
+from lambda_sandbox.config import load_function
+from lambda_sandbox.cost import cost_per_invocation
+from lambda_sandbox.pytest_plugin import make_lambda_client
+from lambda_sandbox.runner import SandboxOptions, SandboxThread
 
 ROOT = Path(__file__).parents[1]
 FUNCTION = "llm"

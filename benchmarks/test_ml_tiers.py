@@ -5,14 +5,14 @@ Per function and tier (UpdateFunctionConfiguration switches the tier, which reti
 environments): the cold start (Init Duration; an INIT past the 10 s limit is retried inside the
 first invoke, "suppressed", and has no Init Duration), then warm invokes timed by the benchmark,
 each read from its REPORT line (LogType=Tail): Duration p50/p95, Billed Duration, Max Memory
-Used, and $ per 1M invocations on x86_64 and arm64 (sandbox.compare.lambda_cost, from the mean
+Used, and $ per 1M invocations on x86_64 and arm64 (lambda_sandbox.tools.ec2_comparison.lambda_cost, from the mean
 billed duration: cost is linear in it) with INIT billed for an assumed share of cold starts
 (COLD_START_RATE, 1%). A tier the function cannot run at (out of memory: Runtime.ExitError; past
 its timeout: Sandbox.Timedout) is recorded as failed with its error types, not raised. Tiers the
 host cannot give in full are marked capped, or left out and listed (benchmarks/measure.py).
 
 Everything lands in extra_info (kind "ml_tier" / "architecture"), so in reports/bench.json;
-`python -m sandbox.report reports/bench.json --out reports` turns it into tables and charts.
+`python -m lambda_sandbox.reports.bench reports/bench.json --out reports` turns it into tables and charts.
 """
 
 from __future__ import annotations
@@ -30,9 +30,15 @@ import pytest
 
 from benchmarks.conftest import SandboxProcess
 from benchmarks.measure import Call, bench_tiers, cpu_info, invoke, percentile, set_memory
-from sandbox.compare import COLD_START_RATE, Measured, compare, host_arch, lambda_cost
-from sandbox.pytest_plugin import make_lambda_client
-from sandbox.tune import choose_power
+from lambda_sandbox.pytest_plugin import make_lambda_client
+from lambda_sandbox.tools.ec2_comparison import (
+    COLD_START_RATE,
+    Measured,
+    compare,
+    host_arch,
+    lambda_cost,
+)
+from lambda_sandbox.tools.tune import choose_power
 
 ROOT = Path(__file__).parents[1]
 FUNCTIONS = ("hello", "sentiment", "image-classifier")

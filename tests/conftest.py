@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.pytest_plugin import make_lambda_client
-from sandbox.runner import SandboxOptions, SandboxThread
+from lambda_sandbox.pytest_plugin import make_lambda_client
+from lambda_sandbox.runner import SandboxOptions, SandboxThread
 
 HERE = Path(__file__).parent
 IS_ROOT = os.geteuid() == 0

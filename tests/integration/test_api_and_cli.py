@@ -17,9 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
-from sandbox.aws_side import free_port
-from sandbox.cli import main
-from sandbox.pytest_plugin import make_lambda_client
+from lambda_sandbox.aws_side import free_port
+from lambda_sandbox.cli import main
+from lambda_sandbox.pytest_plugin import make_lambda_client
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
@@ -105,7 +105,7 @@ def test_up_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "sandbox.cli",
+            "lambda_sandbox.cli",
             "up",
             "--functions",
             str(ROOT / "functions"),

@@ -16,9 +16,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from sandbox.aws_side import free_port
-from sandbox.offline_images import LOCALSTACK_IMAGE, SANDBOX_IMAGE, build_images
-from sandbox.pytest_plugin import make_lambda_client
+from lambda_sandbox.aws_side import free_port
+from lambda_sandbox.build.offline_images import LOCALSTACK_IMAGE, SANDBOX_IMAGE, build_images
+from lambda_sandbox.pytest_plugin import make_lambda_client
 from tests.conftest import log_of, report_fields
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.root]

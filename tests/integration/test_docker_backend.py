@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.pytest_plugin import make_lambda_client
-from sandbox.runner import SandboxOptions, SandboxThread
+from lambda_sandbox.pytest_plugin import make_lambda_client
+from lambda_sandbox.runner import SandboxOptions, SandboxThread
 from tests.conftest import HERE, cpu_burn_512_vs_1769, invoke, report_fields
 
 # the first run on a machine builds the offline base images (debootstrap): minutes

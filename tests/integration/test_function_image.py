@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.definitions import discover_functions
-from sandbox.function_image import build_function_image
-from sandbox.offline_images import build_images, lambda_base_image
-from sandbox.rie import host_architecture
+from lambda_sandbox.build.function_image import build_function_image
+from lambda_sandbox.build.offline_images import build_images, lambda_base_image
+from lambda_sandbox.build.rie_binary import host_architecture
+from lambda_sandbox.config import discover_functions
 
 # the first run on a machine builds the offline base images (debootstrap): minutes
 pytestmark = [

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.parser.models import (
     LambdaFunctionUrlModel,
 )
 
-from sandbox.runner import SandboxOptions, SandboxThread
+from lambda_sandbox.runner import SandboxOptions, SandboxThread
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.load import LoadResult, invocations_url, run_load
-from sandbox.runner import SandboxOptions, SandboxThread
+from lambda_sandbox.runner import SandboxOptions, SandboxThread
+from lambda_sandbox.tools.load import LoadResult, invocations_url, run_load
 
 pytestmark = [pytest.mark.integration, pytest.mark.root, pytest.mark.slow]
 ROOT = Path(__file__).parents[2]

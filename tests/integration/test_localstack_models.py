@@ -15,10 +15,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from sandbox.environments.docker import network_gateway
-from sandbox.offline_images import LOCALSTACK_IMAGE, build_images
-from sandbox.pytest_plugin import make_lambda_client
-from sandbox.runner import SandboxOptions, SandboxThread
+from lambda_sandbox.build.offline_images import LOCALSTACK_IMAGE, build_images
+from lambda_sandbox.environments.docker import network_gateway
+from lambda_sandbox.pytest_plugin import make_lambda_client
+from lambda_sandbox.runner import SandboxOptions, SandboxThread
 from tests.conftest import log_of, report_fields
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.root, pytest.mark.slow]

@@ -31,12 +31,12 @@ import pytest
 from moto import mock_aws
 from rich.console import Console
 
-from sandbox.aws_side import free_port
-from sandbox.cost import cost_per_million
-from sandbox.definitions import FunctionConfig, load_function
-from sandbox.limits import Limits, load_limits
-from sandbox.models import cache_root
-from sandbox.promote import (
+from lambda_sandbox.aws_side import free_port
+from lambda_sandbox.config import FunctionConfig, load_function
+from lambda_sandbox.cost import cost_per_million
+from lambda_sandbox.limits import Limits, load_limits
+from lambda_sandbox.paths import cache_root
+from lambda_sandbox.tools.promote import (
     ListReporter,
     PromoteError,
     PromoteOptions,
@@ -46,7 +46,7 @@ from sandbox.promote import (
     run_promote,
     s3_etag,
 )
-from sandbox.promote.deploy import AwsTarget
+from lambda_sandbox.tools.promote.deploy import AwsTarget
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.runner import SandboxThread
+from lambda_sandbox.runner import SandboxThread
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.tune import (
+from lambda_sandbox.tools.tune import (
     TuneResult,
     choose_power,
     render_table,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import sandbox.exceptions
+import lambda_sandbox.exceptions
 
-PACKAGE = Path(__file__).parents[2] / "sandbox"
+PACKAGE = Path(__file__).parents[2] / "lambda_sandbox"
 LAYERS = ["faces", "service", "environments", "runtime_api"]  # top to bottom
 LEAVES = {"types", "exceptions", "limits"}
 
@@ -16,10 +16,10 @@ def imports_of(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sandbox"):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lambda_sandbox"):
             found.add(node.module)
         elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.startswith("sandbox"))
+            found.update(a.name for a in node.names if a.name.startswith("lambda_sandbox"))
     return found
 
 
@@ -44,7 +44,7 @@ def test_service_never_imports_a_web_framework() -> None:
 
 
 def test_exceptions_exports_are_pinned() -> None:
-    assert sorted(sandbox.exceptions.__all__) == sorted(
+    assert sorted(lambda_sandbox.exceptions.__all__) == sorted(
         [
             "BackendError",
             "BuildError",

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.build import build_bundle, build_environment, wheel_dir
-from sandbox.definitions import load_function
-from sandbox.exceptions import ConfigError
+from lambda_sandbox.build.bundle import build_bundle, build_environment, wheel_dir
+from lambda_sandbox.config import load_function
+from lambda_sandbox.exceptions import ConfigError
 
 SETUP_PY = """\
 import os

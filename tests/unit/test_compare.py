@@ -1,11 +1,11 @@
-"""The cost math of sandbox.compare: Lambda with cold starts, and Lambda beside EC2."""
+"""The cost math of lambda_sandbox.tools.ec2_comparison: Lambda with cold starts, and Lambda beside EC2."""
 
 from __future__ import annotations
 
 import pytest
 
-from sandbox.compare import Measured, compare, host_arch, lambda_cost
-from sandbox.limits import Limits
+from lambda_sandbox.limits import Limits
+from lambda_sandbox.tools.ec2_comparison import Measured, compare, host_arch, lambda_cost
 
 # a small, fixed price list: the expected numbers below are worked out by hand from it
 PRICES = {

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.cost import cost_per_million, ec2_cost_per_million
-from sandbox.definitions import discover_functions, load_function, load_sam_template
-from sandbox.exceptions import ConfigError
-from sandbox.limits import load_limits
-from sandbox.service.logs import Report, init_report_line, start_line, tail_base64
+from lambda_sandbox.config import discover_functions, load_function, load_sam_template
+from lambda_sandbox.cost import billed_ms, cost_per_million, ec2_cost_per_million
+from lambda_sandbox.exceptions import ConfigError
+from lambda_sandbox.limits import load_limits
+from lambda_sandbox.log_lines import Report, init_report_line, start_line
+from lambda_sandbox.service.logs import tail_base64
 
 LIMITS = load_limits()
 
@@ -24,9 +25,9 @@ def test_cpu_share_follows_lambdas_rule() -> None:
 
 
 def test_billed_duration_includes_init_since_2025() -> None:
-    assert LIMITS.billed_ms(2.75, 113.51) == 117  # DESIGN.md's example
-    assert LIMITS.billed_ms(250.06, 100.77) == 351  # the AWS blog's example
-    assert LIMITS.billed_ms(0.4) == 1
+    assert billed_ms(2.75, 113.51, limits=LIMITS) == 117  # DESIGN.md's example
+    assert billed_ms(250.06, 100.77, limits=LIMITS) == 351  # the AWS blog's example
+    assert billed_ms(0.4, limits=LIMITS) == 1
 
 
 def test_every_limits_table_names_a_source() -> None:
@@ -137,7 +138,7 @@ def test_log_lines_match_lambdas_format() -> None:
     )
     import base64
 
-    tail = base64.b64decode(tail_base64(["x" * 5000, "REPORT end"]))
+    tail = base64.b64decode(tail_base64(["x" * 5000, "REPORT end"], LIMITS.q("logs", "tail_bytes")))
     assert len(tail) == 4096 and tail.endswith(b"REPORT end\n")
 
 
@@ -148,6 +149,6 @@ def test_cost_of_the_mobilenet_report_by_hand() -> None:
     per_million = cost_per_million(630.82, 1024)
     assert per_million == pytest.approx(0.63082 * 0.0000166667 * 1e6 + 0.20, abs=1e-9)
     assert f"{per_million:.2f}" == "10.71"
-    assert LIMITS.billed_ms(630.82) == 631
-    assert LIMITS.billed_ms(630.01) == 631 and LIMITS.billed_ms(631.0) == 631
-    assert f"{cost_per_million(LIMITS.billed_ms(630.82), 1024):.2f}" == "10.72"
+    assert billed_ms(630.82, limits=LIMITS) == 631
+    assert billed_ms(630.01, limits=LIMITS) == 631 and billed_ms(631.0, limits=LIMITS) == 631
+    assert f"{cost_per_million(billed_ms(630.82, limits=LIMITS), 1024):.2f}" == "10.72"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sandbox.environments.docker import DockerBackend, _result, container_environment
-from sandbox.types import EnvironmentSpec
+from lambda_sandbox.environments.docker import DockerBackend, _result, container_environment
+from lambda_sandbox.types import EnvironmentSpec
 
 RID = "0f5e6c1a-1111-2222-3333-444455556666"
 

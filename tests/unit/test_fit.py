@@ -1,4 +1,4 @@
-"""sandbox.fit's pure part: the Fit section, the verdicts against Lambda's limits, the tables."""
+"""lambda_sandbox.tools.fit's pure part: the Fit section, the verdicts against Lambda's limits, the tables."""
 
 from __future__ import annotations
 
@@ -6,10 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.definitions import load_function
-from sandbox.exceptions import ConfigError
-from sandbox.fit import FitResult, FitRow, fit_spec, lambda_limits, render_markdown, verdicts
-from sandbox.limits import load_limits
+from lambda_sandbox.config import load_function
+from lambda_sandbox.exceptions import ConfigError
+from lambda_sandbox.limits import load_limits
+from lambda_sandbox.tools.fit import (
+    FitResult,
+    FitRow,
+    fit_spec,
+    lambda_limits,
+    render_markdown,
+    verdicts,
+)
 
 MB = 1024 * 1024
 
@@ -106,7 +113,7 @@ def test_markdown_has_the_three_tables() -> None:
 def test_cli_fit_of_a_function_without_variants_is_a_clear_error() -> None:
     from click.testing import CliRunner
 
-    from sandbox.cli import main
+    from lambda_sandbox.cli import main
 
     functions = Path(__file__).parents[2] / "functions"
     out = CliRunner().invoke(main, ["fit", "hello", "--functions", str(functions)])

@@ -11,20 +11,20 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from sandbox.definitions import FunctionConfig, load_function
-from sandbox.exceptions import BuildError
-from sandbox.limits import load_limits
-from sandbox.promote import PromoteError, current_state, desired_state, diff, s3_etag
-from sandbox.promote.errors import aws_step
-from sandbox.promote.http_api import (
+from lambda_sandbox.config import FunctionConfig, load_function
+from lambda_sandbox.exceptions import BuildError
+from lambda_sandbox.limits import load_limits
+from lambda_sandbox.tools.promote import PromoteError, current_state, desired_state, diff, s3_etag
+from lambda_sandbox.tools.promote.errors import aws_step
+from lambda_sandbox.tools.promote.http_api import (
     HTTP_API,
     Route,
     desired_http_api,
     diff_http_api,
     http_api_routes,
 )
-from sandbox.promote.package import wheel_platforms
-from sandbox.promote.plan import (
+from lambda_sandbox.tools.promote.package import wheel_platforms
+from lambda_sandbox.tools.promote.plan import (
     ABSENT,
     CODE,
     CONCURRENCY,

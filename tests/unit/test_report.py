@@ -1,4 +1,4 @@
-"""sandbox.report on a small hand-made benchmark JSON (no sandbox, no benchmark run)."""
+"""lambda_sandbox.reports.bench on a small hand-made benchmark JSON (no sandbox, no benchmark run)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.report import build_tables, load, main, parse, write_report
+from lambda_sandbox.reports.bench import build_tables, load, main, parse, write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -235,6 +235,6 @@ def test_main_writes_the_report_and_refuses_a_missing_file(
 
 
 def test_importing_the_report_does_not_import_matplotlib() -> None:
-    code = "import sys, sandbox.report; print('matplotlib' in sys.modules)"
+    code = "import sys, lambda_sandbox.reports.bench; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

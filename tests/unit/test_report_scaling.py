@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.report import build_tables, parse
+from lambda_sandbox.reports.bench import build_tables, parse
 
 
 def scaling_entry() -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sandbox.report import build_tables, parse, write_report
+from lambda_sandbox.reports.bench import build_tables, parse, write_report
 
 
 def row(memory: int, **changes: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sandbox.runner import SandboxOptions, SandboxThread
+from lambda_sandbox.runner import SandboxOptions, SandboxThread
 
 
 def test_entering_a_started_sandbox_thread_does_not_start_another(tmp_path: Path) -> None:

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from sandbox.definitions import FunctionConfig
-from sandbox.environments.fake import FakeBackend, FakeFunction
-from sandbox.exceptions import (
+from lambda_sandbox.config import FunctionConfig
+from lambda_sandbox.environments.fake import FakeBackend, FakeFunction
+from lambda_sandbox.exceptions import (
     InvalidRequestContentException,
     RequestEntityTooLargeException,
     ResourceNotFoundException,
     TooManyRequestsException,
 )
-from sandbox.service.lambda_service import LambdaService
+from lambda_sandbox.service.lambda_service import LambdaService
 
 
 def config(name: str, **kw: Any) -> FunctionConfig:

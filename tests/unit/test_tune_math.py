@@ -1,6 +1,7 @@
 """`sandbox tune`'s arithmetic on hand-made numbers: Power Tuning's trimming, pricing, strategies.
 
-No sandbox: these are the pure functions of sandbox/tune.py (and the output files they feed).
+No sandbox: these are the pure functions of lambda_sandbox/tools/tune (and the output files they
+feed).
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.cost import cost_per_invocation
-from sandbox.tune import (
+from lambda_sandbox.cost import cost_per_invocation
+from lambda_sandbox.log_lines import Report
+from lambda_sandbox.tools.tune import (
     DEFAULT_BALANCED_WEIGHT,
     Invocation,
     TierStats,
     TuneResult,
-    _tier_stats,
     choose_power,
-    parse_report,
     price_per_invocation,
+    tier_stats,
     trimmed_mean,
     visualization_url,
     write_outputs,
@@ -137,14 +138,16 @@ WARM = (
 )
 
 
-def test_parse_report_reads_each_field_and_the_sandbox_note() -> None:
-    cold = parse_report(COLD)
-    assert cold["duration"] == 2.75 and cold["billed"] == 117.0 and cold["init"] == 113.51
-    assert cold["max_memory"] == 38 and cold["restore"] is None
-    assert cold["note"] == "CPU capped at 2.00 vCPU (the tier gets 2.32 on Lambda)"
-    warm = parse_report(WARM)
-    assert warm["duration"] == 10.2 and warm["billed"] == 11.0 and warm["init"] is None
-    assert warm["note"] is None
+def test_report_parse_reads_each_field_and_the_sandbox_note() -> None:
+    cold = Report.parse(COLD)
+    assert cold is not None
+    assert cold.duration_ms == 2.75 and cold.billed_ms == 117 and cold.init_ms == 113.51
+    assert cold.max_memory_used_mb == 38 and cold.restore_ms is None
+    assert cold.note == "CPU capped at 2.00 vCPU (the tier gets 2.32 on Lambda)"
+    warm = Report.parse(WARM)
+    assert warm is not None
+    assert warm.duration_ms == 10.2 and warm.billed_ms == 11 and warm.init_ms is None
+    assert warm.note is None
 
 
 # one tier from hand-made invocations ----------------------------------------------------------
@@ -157,7 +160,7 @@ def test_tier_stats_trim_price_and_count_errors() -> None:
     counted = [inv(d, d + 1) for d in (10.0, 11.0, 12.0, 13.0, 50.0)]
     counted.append(Invocation(None, None, error="TooManyRequestsException"))
     counted.append(Invocation(3.0, 3.0, error="ValueError"))
-    tier = _tier_stats(512, warm, counted, "x86_64", 0.2, host_cpus=2)
+    tier = tier_stats(512, warm, counted, "x86_64", 0.2, host_cpus=2)
     # 5 good durations: int(5 * 0.2) = 1 dropped each end -> mean(11, 12, 13)
     assert tier.average_duration == pytest.approx(12.0)
     assert tier.average_billed_duration == pytest.approx(13.0)
@@ -175,7 +178,7 @@ def test_tier_stats_trim_price_and_count_errors() -> None:
 
 def test_a_tier_whose_invokes_all_failed_is_failed_not_dropped() -> None:
     counted = [Invocation(5.0, 6.0, error="Runtime.ExitError")] * 5
-    tier = _tier_stats(128, [], counted, "x86_64", 0.2, host_cpus=2)
+    tier = tier_stats(128, [], counted, "x86_64", 0.2, host_cpus=2)
     assert tier.failed and tier.average_duration is None and tier.average_price is None
     assert tier.errors == 5 and tier.total_cost > 0
     out = tier.to_json()
@@ -183,7 +186,7 @@ def test_a_tier_whose_invokes_all_failed_is_failed_not_dropped() -> None:
 
 
 def test_a_tier_past_the_host_cores_is_marked_capped() -> None:
-    tier = _tier_stats(4096, [], [inv(10.0, 10.0)], "x86_64", 0.2, host_cpus=2)
+    tier = tier_stats(4096, [], [inv(10.0, 10.0)], "x86_64", 0.2, host_cpus=2)
     assert tier.cpu_capped and tier.vcpus == 2.0
     assert tier.lambda_vcpus == pytest.approx(4096 / 1769)
 

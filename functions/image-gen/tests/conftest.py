@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.pytest_plugin import import_handler, register_package
+from lambda_sandbox.pytest_plugin import import_handler, register_package
 
 FUNCTION_DIR = Path(__file__).resolve().parents[1]
 SRC_DIR = FUNCTION_DIR / "src"
@@ -26,8 +26,8 @@ _app_names = itertools.count()
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     """Built artifacts, from the sandbox's model cache (built once per change of the inputs)."""
-    from sandbox.definitions import load_function
-    from sandbox.models import ensure_models
+    from lambda_sandbox.build.model_artifacts import ensure_models
+    from lambda_sandbox.config import load_function
 
     path = ensure_models(load_function(FUNCTION_DIR))
     assert path is not None

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from sandbox.pytest_plugin import make_lambda_client
-from sandbox.runner import SandboxOptions, SandboxThread
+from lambda_sandbox.pytest_plugin import make_lambda_client
+from lambda_sandbox.runner import SandboxOptions, SandboxThread
 
 FUNCTION_DIR = Path(__file__).resolve().parents[1]
 OUTPUT_BUCKET = "sandbox-images"  # function.yaml's OUTPUT_BUCKET

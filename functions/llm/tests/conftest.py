@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.pytest_plugin import register_package
+from lambda_sandbox.pytest_plugin import register_package
 
 FUNCTION_DIR = Path(__file__).resolve().parents[1]
 SRC_DIR = FUNCTION_DIR / "src"
@@ -28,8 +28,8 @@ register_package(SRC_DIR, "smol")
 
 @pytest.fixture(scope="session")
 def llm_sandbox() -> Iterator[Any]:
-    from sandbox.definitions import load_function
-    from sandbox.runner import SandboxOptions, SandboxThread
+    from lambda_sandbox.config import load_function
+    from lambda_sandbox.runner import SandboxOptions, SandboxThread
 
     llm = load_function(FUNCTION_DIR)
     tiny_env = {**llm.environment, "MODEL_FILE": "tiny-llama.gguf"}
@@ -48,6 +48,6 @@ def llm_sandbox() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def llm_client(llm_sandbox: Any) -> Any:
-    from sandbox.pytest_plugin import make_lambda_client
+    from lambda_sandbox.pytest_plugin import make_lambda_client
 
     return make_lambda_client(llm_sandbox.url)

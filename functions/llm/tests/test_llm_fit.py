@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.definitions import load_function
-from sandbox.fit import fit, render_markdown, verdicts
+from lambda_sandbox.config import load_function
+from lambda_sandbox.tools.fit import fit, render_markdown, verdicts
 
 pytestmark = [
     pytest.mark.integration,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.pytest_plugin import import_handler, register_package
+from lambda_sandbox.pytest_plugin import import_handler, register_package
 
 FUNCTION_DIR = Path(__file__).resolve().parents[1]
 SRC_DIR = FUNCTION_DIR / "src"
@@ -40,8 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def model_dir() -> Path:
     """Built artifacts from the sandbox's model cache: built once per change of the inputs,
     in the function's build venv (so torch never enters the test process)."""
-    from sandbox.definitions import load_function
-    from sandbox.models import ensure_models
+    from lambda_sandbox.build.model_artifacts import ensure_models
+    from lambda_sandbox.config import load_function
 
     path = ensure_models(load_function(FUNCTION_DIR))
     assert path is not None

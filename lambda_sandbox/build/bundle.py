@@ -1,0 +1,218 @@
+"""Bundles, as `sam build` makes them: the function's code plus its requirements, one folder.
+
+The bundle is what runs locally, what is measured against Lambda's 250 MB unzipped limit, and
+what `promote` zips. Requirements are installed once per (requirements.txt, runtime) and cached;
+each build then hard-links them next to a fresh copy of the code.
+
+A requirement that ships only as an sdist is compiled on this machine, and its build scripts may
+tune the result to this CPU (llama.cpp's `-march=native`, say): a bundle that runs here then
+crashes with SIGILL on Lambda. A function may therefore declare the environment its sdists are
+built in (a sandbox extension, ignored by AWS):
+
+    BuildEnvironment:
+      Variables: {CMAKE_ARGS: "-DGGML_NATIVE=OFF -DGGML_AVX2=ON"}
+
+Its requirements are then first built into wheels (`pip wheel`) under
+~/.cache/lambda-sandbox/wheels/<hash of those variables>/, and installed from there with
+--no-index: a slow source build happens once per machine and build environment, and a wheel
+built with other flags is never picked up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambda_sandbox.config import FunctionConfig
+from lambda_sandbox.exceptions import BuildError, ConfigError
+from lambda_sandbox.limits import Limits, load_limits
+from lambda_sandbox.paths import cache_root, streaming_runtime_dir
+
+__all__ = ["Bundle", "build_bundle", "build_environment", "dir_size", "requirements_of"]
+
+Progress = Callable[[str], None]
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "tests")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    function_name: str
+    path: Path
+    size_bytes: int
+    limit_bytes: int
+    deps_cached: bool
+
+    @property
+    def over_limit(self) -> bool:
+        return self.size_bytes > self.limit_bytes
+
+    def describe(self) -> str:
+        mb, limit = self.size_bytes / 2**20, self.limit_bytes / 2**20  # Lambda's MB are MiB
+        verdict = "OVER Lambda's limit: use an image package" if self.over_limit else "fits"
+        return f"{self.function_name}: {mb:.1f} MB of {limit:.0f} MB unzipped ({verdict})"
+
+
+def dir_size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            p = os.path.join(root, name)
+            if not os.path.islink(p):
+                total += os.stat(p).st_size
+    return total
+
+
+def requirements_of(config: FunctionConfig) -> str:
+    """The function's requirements.txt without comments and blank lines ('' when none)."""
+    req = config.code_dir / "requirements.txt"
+    if not req.is_file():
+        return ""
+    lines = [ln.strip() for ln in req.read_text().splitlines()]
+    return "\n".join(ln for ln in lines if ln and not ln.startswith("#"))
+
+
+def build_environment(config: FunctionConfig) -> dict[str, str]:
+    """The variables the function's sdists are built with (BuildEnvironment.Variables)."""
+    declared = config.raw.get("BuildEnvironment")
+    if declared is None:
+        return {}
+    variables = declared.get("Variables") if isinstance(declared, dict) else None
+    if not isinstance(variables, dict) or not all(isinstance(k, str) for k in variables):
+        raise ConfigError(
+            f"{config.source}: BuildEnvironment: {declared!r} is not valid; allowed: "
+            "{Variables: {NAME: value, ...}}"
+        )
+    return {k: str(v) for k, v in variables.items()}
+
+
+def wheel_dir(build_env: dict[str, str]) -> Path:
+    """Where wheels built under `build_env` are kept: one folder per set of variables."""
+    text = "\n".join(f"{k}={v}" for k, v in sorted(build_env.items()))
+    return cache_root() / "wheels" / hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _pip(args: list[str], env: dict[str, str] | None, config: FunctionConfig, what: str) -> None:
+    cmd = [sys.executable, "-m", "pip", *args[:1], "--quiet", "--disable-pip-version-check"]
+    proc = subprocess.run([*cmd, *args[1:]], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise BuildError(f"{config.name}: {what} failed:\n{proc.stderr[-2000:]}")
+
+
+def _install_deps(
+    requirements: str, config: FunctionConfig, cache: Path, progress: Progress
+) -> Path:
+    build_env = build_environment(config)
+    env_text = "".join(f"\n{k}={v}" for k, v in sorted(build_env.items()))
+    key = hashlib.sha256(f"{config.runtime}\n{requirements}{env_text}".encode()).hexdigest()[:16]
+    target = cache / key
+    if (target / ".complete").exists():
+        return target
+    tmp = cache / f"{key}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    reqs = ["-r", str(config.code_dir / "requirements.txt")]
+    source: list[str] = []
+    if build_env:
+        wheels = wheel_dir(build_env)
+        wheels.mkdir(parents=True, exist_ok=True)
+        (wheels / "BUILD_ENVIRONMENT").write_text(env_text.lstrip() + "\n")
+        progress(
+            f"{config.name}: building wheels with {' '.join(sorted(build_env))} set, into "
+            f"{wheels} (a source build can take minutes; cached afterwards)"
+        )
+        # --no-cache-dir: pip's own wheel cache is keyed by the sdist alone, so it could hand
+        # back a wheel built earlier without these variables (tuned to this CPU)
+        links = ["--no-cache-dir", "--wheel-dir", str(wheels), "--find-links", str(wheels)]
+        _pip(["wheel", *links, *reqs], {**os.environ, **build_env}, config, "pip wheel")
+        source = ["--no-index", "--find-links", str(wheels)]
+    progress(f"{config.name}: installing requirements (cached afterwards)")
+    target_args = ["--no-warn-script-location", "--target", str(tmp)]
+    _pip(["install", *target_args, *source, *reqs], None, config, "pip install")
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    (target / ".complete").touch()
+    return target
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    def link(s: str, d: str) -> None:
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True, ignore=_IGNORE, symlinks=True)
+
+
+_STREAMING_DIR = streaming_runtime_dir()
+STREAMING_FILES = ("lambda_stream.py", "lambda-stream-wrapper")
+STREAMING_WRAPPER = "lambda-stream-wrapper"
+
+
+def streams(config: FunctionConfig) -> bool:
+    """Does the function stream its response (function URL InvokeMode RESPONSE_STREAM)?"""
+    url = config.function_url or {}
+    return str(url.get("InvokeMode", "BUFFERED")).upper() == "RESPONSE_STREAM"
+
+
+def _code_digest(code_dir: Path, deps_key: str) -> str:
+    h = hashlib.sha256(deps_key.encode())
+    for name in STREAMING_FILES:
+        h.update((_STREAMING_DIR / name).read_bytes())
+    for root, dirs, files in os.walk(code_dir):
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".pytest_cache", "tests"))
+        for name in sorted(files):
+            if name.endswith(".pyc"):
+                continue
+            path = Path(root) / name
+            h.update(str(path.relative_to(code_dir)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_bundle(
+    config: FunctionConfig,
+    build_root: Path,
+    progress: Progress | None = None,
+    limits: Limits | None = None,
+) -> Bundle:
+    """The function's bundle in build_root/<function>/<content hash>/. A bundle is never
+    changed once built: another sandbox of the same project may be running from it."""
+    say = progress or (lambda _msg: None)
+    lim = limits or load_limits()
+    if not config.code_dir.is_dir():
+        raise BuildError(f"{config.name}: code folder {config.code_dir} not found")
+    requirements = requirements_of(config)
+    deps = _install_deps(requirements, config, build_root / ".deps", say) if requirements else None
+    bundle = build_root / config.name / _code_digest(config.code_dir, deps.name if deps else "")
+    limit = lim.q("package", "unzipped_mb") * 1024 * 1024
+    if (bundle / ".sandbox-bundle").exists():
+        return Bundle(config.name, bundle, dir_size(bundle), limit, deps is not None)
+    say(f"{config.name}: assembling bundle")
+    staging = bundle.with_name(f".{bundle.name}.{os.getpid()}")
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        if deps is not None:
+            _link_tree(deps, staging)
+            (staging / ".complete").unlink(missing_ok=True)
+        shutil.copytree(config.code_dir, staging, dirs_exist_ok=True, ignore=_IGNORE)
+        if streams(config):
+            for name in STREAMING_FILES:
+                shutil.copy2(_STREAMING_DIR / name, staging / name)
+        (staging / ".sandbox-bundle").touch()
+        os.chmod(staging, 0o755)
+        os.chmod(staging.parent, 0o755)
+        try:
+            staging.rename(bundle)
+        except OSError:  # built meanwhile by another sandbox of this project
+            shutil.rmtree(staging, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BuildError(f"{config.name}: cannot assemble the bundle in {bundle}: {exc}") from exc
+    return Bundle(config.name, bundle, dir_size(bundle), limit, deps is not None)

@@ -1,0 +1,32 @@
+"""The `sandbox` command: its group and every command family, registered here."""
+
+from __future__ import annotations
+
+import click
+
+from lambda_sandbox.cli import functions, promote, serve, tools
+
+
+@click.group()
+@click.version_option(package_name="lambda-sandbox")
+def main() -> None:
+    """A local AWS Lambda for ML workloads: real limits, cold starts and cost, offline."""
+
+
+for command in (
+    serve.up,
+    serve.images,
+    functions.list_functions,
+    functions.build,
+    functions.models,
+    functions.invoke,
+    functions.logs,
+    functions.stats,
+    tools.tune,
+    tools.fit,
+    tools.load,
+    tools.report,
+    tools.demo,
+    promote.promote,
+):
+    main.add_command(command)

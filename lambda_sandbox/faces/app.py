@@ -1,0 +1,116 @@
+"""The HTTP front of the sandbox: every face on its port, on 127.0.0.1 by default.
+
+`Gateway` serves the Lambda API with the sandbox's own endpoints (`/_sandbox/...`) and the
+metrics on one port, the API Gateway routes on the next, and each function URL on a port of its
+own. The Lambda API's app renders every `LambdaAPIError` AWS-style; anything else that escapes a
+handler becomes a 500 ServiceException, so a bad request never takes the sandbox down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from lambda_sandbox.config.events import api_routes
+from lambda_sandbox.exceptions import LambdaAPIError, ServiceException
+from lambda_sandbox.faces import lambda_api
+from lambda_sandbox.faces.api_gateway import api_gateway_app
+from lambda_sandbox.faces.function_urls import function_url_app
+from lambda_sandbox.faces.metrics import metrics_routes
+from lambda_sandbox.faces.sandbox_api import sandbox_routes
+from lambda_sandbox.service.lambda_service import LambdaService
+
+__all__ = ["Gateway", "build_app"]
+
+log = logging.getLogger("lambda_sandbox.faces")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except LambdaAPIError as exc:
+        return lambda_api.render_error(exc)
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # the last line of defence: answer, log, keep serving
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return lambda_api.render_error(ServiceException(f"{type(exc).__name__}: {exc}"))
+
+
+def build_app(service: LambdaService) -> web.Application:
+    app = web.Application(middlewares=[_errors], client_max_size=64 << 20)
+    app.add_routes(lambda_api.routes(service))
+    app.add_routes(sandbox_routes(service))
+    app.add_routes(metrics_routes(service))
+    return app
+
+
+async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    server = site._server
+    if port == 0 and server is not None and server.sockets:  # type: ignore[union-attr]
+        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, port
+
+
+class Gateway:
+    """Serves the Lambda API on host:port, API Gateway routes on api_port, and each function
+    URL on a port of its own (port 0 picks free ports; otherwise api_port = port + 1 and
+    function URLs follow from port + 2)."""
+
+    def __init__(
+        self,
+        service: LambdaService,
+        host: str = "127.0.0.1",
+        port: int = 9000,
+        api_port: int | None = None,
+    ) -> None:
+        self.service = service
+        self.host = host
+        self.port = port
+        self.api_port = api_port if api_port is not None else (port + 1 if port else 0)
+        self.api_url: str | None = None
+        self.function_urls: dict[str, str] = {}
+        self._runners: list[web.AppRunner] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        runner, self.port = await _serve(build_app(self.service), self.host, self.port)
+        self._runners.append(runner)
+        limits = self.service.limits
+        configs = [f.config for f in self.service.functions.values()]
+        routes = api_routes(configs, float(limits.q("api_gateway", "integration_timeout_s")))
+        if routes:
+            max_body = int(limits.q("api_gateway", "payload_mb")) << 20
+            app = api_gateway_app(self.service, routes, max_body)
+            runner, self.api_port = await _serve(app, self.host, self.api_port)
+            self._runners.append(runner)
+            self.api_url = f"http://{self.host}:{self.api_port}"
+        next_port = self.api_port + 1 if self.port and self.api_port else 0
+        max_request = int(limits.q("payload", "sync_request_bytes"))
+        for cfg in configs:
+            if cfg.function_url is None:
+                continue
+            mode = str(cfg.function_url.get("InvokeMode", "BUFFERED")).upper()
+            app = function_url_app(
+                self.service, cfg.name, max_request, streaming=mode == "RESPONSE_STREAM"
+            )
+            runner, port = await _serve(app, self.host, next_port)
+            self._runners.append(runner)
+            self.function_urls[cfg.name] = f"http://{self.host}:{port}/"
+            next_port = port + 1 if next_port else 0
+
+    async def stop(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()

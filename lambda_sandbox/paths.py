@@ -1,0 +1,66 @@
+"""Where the sandbox keeps things: its package data, the user's cache, per-run state.
+
+A leaf module: it imports nothing of the sandbox.
+
+- package data (limits/*.toml, the Dockerfiles of the offline images, the streaming runtime)
+  ships inside the wheel and is read through `importlib.resources`, so an installed sandbox
+  never looks for a source checkout;
+- the cache (~/.cache/lambda-sandbox, or $SANDBOX_CACHE_DIR) holds what is slow to make and
+  the same for every project: model artifacts, wheels, build venvs, the RIE, image contexts;
+- the state dir (/var/tmp/lambda-sandbox-<uid>, or $SANDBOX_STATE_DIR) holds per-environment
+  files (/tmp images, the runtime packages); never under /tmp, which functions see as theirs;
+- a project's `.sandbox/` folder holds its bundles and logs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+__all__ = [
+    "cache_root",
+    "default_state_dir",
+    "package_data",
+    "project_build_dir",
+    "project_logs_dir",
+    "streaming_runtime_dir",
+]
+
+PROJECT_DIR_NAME = ".sandbox"
+
+
+def package_data(*parts: str) -> Path:
+    """A file or folder of the package's data (lambda_sandbox/data/...)."""
+    root = resources.files("lambda_sandbox") / "data"
+    for part in parts:
+        root = root / part
+    return Path(str(root))
+
+
+def streaming_runtime_dir() -> Path:
+    """The streaming runtime that goes into bundles (lambda_stream.py and its exec wrapper)."""
+    return Path(str(resources.files("lambda_sandbox.build") / "streaming"))
+
+
+def cache_root() -> Path:
+    env = os.environ.get("SANDBOX_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "lambda-sandbox"
+
+
+def default_state_dir() -> Path:
+    """Per-environment files (/tmp images, runtime packages): never under /tmp itself."""
+    env = os.environ.get("SANDBOX_STATE_DIR")
+    if env:
+        return Path(env)
+    base = Path("/var/tmp") if os.access("/var/tmp", os.W_OK) else Path(tempfile.gettempdir())
+    return base / f"lambda-sandbox-{os.geteuid()}"
+
+
+def project_build_dir(project_dir: Path) -> Path:
+    return project_dir / PROJECT_DIR_NAME / "build"
+
+
+def project_logs_dir(project_dir: Path) -> Path:
+    return project_dir / PROJECT_DIR_NAME / "logs"

@@ -1,0 +1,291 @@
+"""Assembles a running sandbox: bundles, the AWS side, a backend, the service and the gateway.
+
+`Sandbox` is the async whole; `SandboxThread` runs one on its own event loop (uvloop when
+available) in a background thread, for synchronous callers: the CLI, the pytest plugin, benches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambda_sandbox.aws_side import EmbeddedAws
+from lambda_sandbox.build.bundle import Bundle, build_bundle
+from lambda_sandbox.build.model_artifacts import ensure_models, upload_models
+from lambda_sandbox.config import FunctionConfig, discover_functions, load_sam_template
+from lambda_sandbox.environments.base import Backend
+from lambda_sandbox.environments.docker import DockerBackend
+from lambda_sandbox.environments.process import ProcessBackend
+from lambda_sandbox.exceptions import BuildError, ConfigError
+from lambda_sandbox.faces.app import Gateway
+from lambda_sandbox.limits import load_limits
+from lambda_sandbox.paths import default_state_dir
+from lambda_sandbox.service.environment_variables import AwsSide
+from lambda_sandbox.service.lambda_service import LambdaService
+
+__all__ = ["Sandbox", "SandboxOptions", "SandboxThread", "default_state_dir", "new_session_id"]
+
+Progress = Callable[[str], None]
+
+
+def new_session_id() -> str:
+    return f"s{os.getpid()}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class SandboxOptions:
+    functions_dir: Path = Path("functions")
+    host: str = "127.0.0.1"
+    port: int = 9000
+    api_port: int | None = None  # API Gateway routes; default port + 1 (or free when port is 0)
+    template: Path | None = None  # an AWS SAM template instead of functions_dir
+    only: list[str] | None = None  # serve only these functions
+    aws_endpoint: str | None = None  # None: start the embedded moto server
+    embedded_aws: bool = True
+    project_dir: Path = field(default_factory=Path.cwd)
+    state_dir: Path = field(default_factory=default_state_dir)
+    account_concurrency: int | None = None
+    keep_alive_s: float | None = None
+    init_limit_s: float | None = None
+    host_cpus: int | None = None
+    configs: list[FunctionConfig] | None = None  # instead of discovering functions_dir
+    backend: str = "process"  # "process" (default, no Docker) or "docker"
+    # docker: the base image for function images; "{version}" stands for the runtime's Python
+    # version (public.ecr.aws/lambda/python:{version}). None: the offline stand-in,
+    # lambda-sandbox/python:{version}, built on first use when missing (`sandbox images`)
+    docker_base: str | None = None
+    docker_network: str | None = None  # the sandbox runs in a container of this network
+
+
+class Sandbox:
+    def __init__(self, options: SandboxOptions) -> None:
+        self.options = options
+        self.session = new_session_id()
+        self.aws: EmbeddedAws | None = None
+        self.service: LambdaService | None = None
+        self.gateway: Gateway | None = None
+        self.bundles: dict[str, Bundle] = {}
+        self.models: dict[str, Path] = {}  # function -> its built model artifacts
+        self._backend: Backend | None = None  # opened, and closed by the service (or stop())
+        self.not_served: dict[str, str] = {}  # function -> why its image could not be built
+
+    @property
+    def url(self) -> str:
+        assert self.gateway is not None
+        return self.gateway.url
+
+    def _configs(self) -> list[FunctionConfig]:
+        opts = self.options
+        if opts.configs is not None:
+            configs = opts.configs
+        elif opts.template is not None:
+            configs = load_sam_template(opts.template)
+        else:
+            configs = discover_functions(opts.functions_dir)
+        if opts.only:
+            missing = set(opts.only) - {c.name for c in configs}
+            if missing:
+                raise ConfigError(f"no such function(s) in {opts.functions_dir}: {sorted(missing)}")
+            configs = [c for c in configs if c.name in opts.only]
+        return configs
+
+    async def start(self, progress: Progress | None = None) -> None:
+        say = progress or (lambda _m: None)
+        opts = self.options
+        limits = load_limits()
+        configs = self._configs()
+        build_root = opts.project_dir / ".sandbox" / "build"
+        for config in configs:
+            bundle = await asyncio.to_thread(build_bundle, config, build_root, say, limits)
+            self.bundles[config.name] = bundle
+            artifacts = await asyncio.to_thread(ensure_models, config, say)
+            if artifacts is not None:
+                self.models[config.name] = artifacts
+        backend: Backend
+        aws_host = opts.host
+        if opts.backend == "docker":
+            backend = DockerBackend(
+                {}, self.session, network=opts.docker_network, state_dir=opts.state_dir
+            )
+            say("connecting to the Docker engine")
+            await backend.open()
+            self._backend = backend
+            # functions in containers reach a host-side AWS endpoint at the network's gateway
+            aws_host = "0.0.0.0" if opts.docker_network else backend.gateway_address()
+            servable = []
+            for config in configs:
+                try:
+                    backend.images[config.name] = await asyncio.to_thread(
+                        _function_image, backend.client, config, opts.docker_base, say
+                    )
+                    servable.append(config)
+                except BuildError as exc:
+                    # one function that cannot become an image (a requirement with no wheel
+                    # for Lambda's platform, say) does not keep the others from being served
+                    if len(configs) == 1 or opts.only:
+                        raise
+                    self.not_served[config.name] = str(exc)
+                    say(f"{config.name}: NOT served on the docker backend: {exc}")
+            configs = servable
+        elif opts.backend == "process":
+            backend = ProcessBackend(
+                opts.state_dir,
+                self.session,
+                limits.q("payload", "sync_response_bytes")
+                + limits.q("payload", "response_allowance_bytes"),
+                max_stream_bytes=limits.q("payload", "streamed_response_bytes"),
+            )
+        else:
+            raise ConfigError(f"no backend {opts.backend!r}: choose process or docker")
+        endpoint = opts.aws_endpoint
+        if endpoint is None and opts.embedded_aws:
+            say("starting the embedded AWS side (moto server)")
+            self.aws = EmbeddedAws(aws_host)
+            await asyncio.to_thread(self.aws.start)
+            endpoint = self.aws.endpoint_url
+        if endpoint is not None:
+            by_name = {c.name: c for c in configs}
+            for name, artifacts in self.models.items():
+                if name in by_name:  # not for a function that is not served
+                    await asyncio.to_thread(upload_models, by_name[name], artifacts, endpoint, say)
+        say("preparing execution environments")
+        if self._backend is None:
+            await backend.open()
+            self._backend = backend
+        self.service = LambdaService(
+            backend,
+            aws=AwsSide(endpoint_url=endpoint),
+            limits=limits,
+            logs_dir=opts.project_dir / ".sandbox" / "logs",
+            account_concurrency=opts.account_concurrency,
+            keep_alive_s=opts.keep_alive_s,
+            init_limit_s=opts.init_limit_s,
+            host_cpus=opts.host_cpus,
+        )
+        for config in configs:
+            self.service.register(config, self.bundles[config.name].path)
+        self.gateway = Gateway(self.service, opts.host, opts.port, opts.api_port)
+        await self.gateway.start()
+
+    async def stop(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.stop()
+        if self.service is not None:
+            await self.service.close()
+        elif self._backend is not None:  # start() failed before the service owned it
+            await self._backend.close()
+        if self.aws is not None:
+            await asyncio.to_thread(self.aws.stop)
+
+
+class SandboxThread:
+    """A Sandbox on a background event loop, controlled from synchronous code."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.sandbox = Sandbox(options)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def url(self) -> str:
+        return self.sandbox.url
+
+    @property
+    def service(self) -> LambdaService:
+        assert self.sandbox.service is not None
+        return self.sandbox.service
+
+    @property
+    def gateway(self) -> Gateway:
+        assert self.sandbox.gateway is not None
+        return self.sandbox.gateway
+
+    def start(self, progress: Progress | None = None, timeout_s: float = 600) -> SandboxThread:
+        self._thread = threading.Thread(
+            target=self._run, args=(progress,), name="lambda-sandbox", daemon=True
+        )
+        self._thread.start()
+        self._ready.wait(timeout_s)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self, progress: Progress | None) -> None:
+        try:
+            import uvloop
+
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        except ImportError:
+            loop = asyncio.new_event_loop()
+        self.loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main(progress))
+        finally:
+            loop.close()
+
+    async def _main(self, progress: Progress | None) -> None:
+        self._stop = asyncio.Event()
+        try:
+            await self.sandbox.start(progress)
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            await self.sandbox.stop()
+            await _cancel_pending()
+            return
+        self._ready.set()
+        await self._stop.wait()
+        await self.sandbox.stop()
+        await _cancel_pending()
+
+    def call(self, coro_factory: Callable[[], object], timeout_s: float = 600) -> object:
+        """Run a coroutine on the sandbox's loop and wait for its result."""
+        assert self.loop is not None
+        fut = asyncio.run_coroutine_threadsafe(coro_factory(), self.loop)  # type: ignore[arg-type]
+        return fut.result(timeout_s)
+
+    def stop(self, timeout_s: float = 60) -> None:
+        if self.loop is not None and self._stop is not None and self.loop.is_running():
+            self.loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def __enter__(self) -> SandboxThread:
+        # `with SandboxThread(o).start(timeout_s=...) as s:` must not start a second sandbox
+        return self if self._thread is not None else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def _cancel_pending() -> None:
+    """Let handlers still waiting (a runtime's /next, a client's request) finish cancelling."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _function_image(client: object, config: FunctionConfig, base: str | None, say: Progress) -> str:
+    """The function's image for the docker backend, FROM the base for its runtime (the offline
+    stand-in is built when missing); its id."""
+    from lambda_sandbox.build.function_image import build_function_image
+    from lambda_sandbox.build.offline_images import build_images, lambda_base_image
+    from lambda_sandbox.build.rie_binary import host_architecture
+
+    version = config.runtime.removeprefix("python")
+    if base is None:
+        base_image = lambda_base_image(config.runtime)
+        build_images(["lambda"], python_versions=[version], say=say)
+    else:
+        base_image = base.format(version=version)
+    return build_function_image(client, config, host_architecture(), base_image, say)

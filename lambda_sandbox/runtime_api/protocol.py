@@ -1,0 +1,133 @@
+"""HTTP/1.1 for the Runtime API: an asyncio protocol over httptools' parser (llhttp).
+
+The Runtime API is on every invoke's path twice (/next, /response) and speaks to one known
+client, the runtime interface client, so it runs on a bare protocol instead of a web
+framework: per request one parse and one write, no routing objects, no tasks. Each connection
+belongs to one environment (one port per environment), so no lookup is needed either.
+Keep-alive, Content-Length and chunked bodies are handled by the parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from http import HTTPStatus
+
+import httptools
+
+from lambda_sandbox.runtime_api.channel import RuntimeChannel
+from lambda_sandbox.runtime_api.endpoints import Request, dispatch, finish_stream, start_stream
+from lambda_sandbox.types import Invocation, ResponseStream
+
+__all__ = ["RuntimeAPIProtocol"]
+
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+
+
+class RuntimeAPIProtocol(asyncio.Protocol):
+    def __init__(self, channel: RuntimeChannel, connections: set[RuntimeAPIProtocol]) -> None:
+        self.channel = channel
+        self.connections = connections
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._waiter: asyncio.Future[Invocation] | None = None
+        self._headers_done = False
+        self._stream: ResponseStream | None = None
+        self._trailers: dict[str, str] = {}
+
+    # asyncio.Protocol ----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        self.transport = None
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.send(400, b'{"errorType":"BadRequest","errorMessage":"malformed HTTP"}')
+            self.close()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    # httptools callbacks -------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._headers_done = False
+        self._stream = None
+        self._trailers = {}
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        target = self._trailers if self._headers_done else self._headers
+        target[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
+        if self._headers.get("lambda-runtime-function-response-mode", "").lower() == "streaming":
+            path = self._url.decode("latin-1").split("?", 1)[0]
+            self._stream = start_stream(self.channel, path, self._headers)
+
+    def on_body(self, body: bytes) -> None:
+        if self._stream is not None:
+            self._stream.feed(body)
+        else:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._stream is not None:
+            finish_stream(self._stream, self._trailers, self)
+            return
+        path = self._url.decode("latin-1").split("?", 1)[0]
+        request = Request(
+            method=self.parser.get_method().decode(),
+            path=path,
+            headers=self._headers,
+            body=b"".join(self._body),
+        )
+        dispatch(self.channel, request, self)
+
+    # Reply ---------------------------------------------------------------------------------
+    def send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        head = [f"HTTP/1.1 {status} {_REASONS.get(status, '')}"]
+        if headers:
+            head += [f"{k}: {v}" for k, v in headers.items()]
+        if not headers or "Content-Type" not in headers:
+            head.append("Content-Type: application/json")
+        head.append(f"Content-Length: {len(body)}")
+        transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+
+    def send_soon(self, status: int, body: bytes) -> None:
+        asyncio.get_running_loop().call_soon(self.send, status, body)
+
+    def on_invocation(
+        self, waiter: asyncio.Future[Invocation], send: Callable[[Invocation], None]
+    ) -> None:
+        if waiter.done():
+            send(waiter.result())
+            return
+        self._waiter = waiter
+
+        def done(fut: asyncio.Future[Invocation]) -> None:
+            self._waiter = None
+            if not fut.cancelled():
+                send(fut.result())
+
+        waiter.add_done_callback(done)

@@ -1,0 +1,74 @@
+"""The environment variables Lambda sets in an execution environment, built for one function.
+
+Reserved variables as the Lambda docs list them (AWS_LAMBDA_*, _HANDLER, AWS_REGION, ...), the
+function's own Environment.Variables, credentials and the AWS side's endpoint (AWS_ENDPOINT_URL,
+which boto3 honours), plus SANDBOX_VCPUS: the CPU share of the tier, for thread-pool sizing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+
+from lambda_sandbox.config import FunctionConfig
+
+__all__ = ["AwsSide", "lambda_environment", "log_stream_name"]
+
+
+@dataclass(frozen=True)
+class AwsSide:
+    """Where functions' AWS SDK calls go, and the credentials they carry."""
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    access_key_id: str = "test"
+    secret_access_key: str = "test"
+    session_token: str = "test"
+
+
+def log_stream_name(env_id: str, version: str = "$LATEST") -> str:
+    return time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version}]{env_id}"
+
+
+def new_env_id() -> str:
+    return uuid.uuid4().hex
+
+
+def lambda_environment(
+    config: FunctionConfig, aws: AwsSide, task_root: str, vcpus: float
+) -> dict[str, str]:
+    """Every variable except the per-environment ones (runtime API, log stream)."""
+    runtime = config.runtime
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "PYTHONUNBUFFERED": "1",
+        "LAMBDA_TASK_ROOT": task_root,
+        "LAMBDA_RUNTIME_DIR": task_root,
+        "_HANDLER": config.handler,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
+        "AWS_LAMBDA_FUNCTION_NAME": config.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+        "AWS_REGION": aws.region,
+        "AWS_DEFAULT_REGION": aws.region,
+        "AWS_ACCESS_KEY_ID": aws.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": aws.secret_access_key,
+        "AWS_SESSION_TOKEN": aws.session_token,
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "SANDBOX_VCPUS": f"{vcpus:.3f}",
+    }
+    if aws.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = aws.endpoint_url
+    url = config.function_url or {}
+    if str(url.get("InvokeMode", "")).upper() == "RESPONSE_STREAM":
+        # the bundle carries the streaming runtime; Lambda's exec-wrapper hook switches it on
+        env["AWS_LAMBDA_EXEC_WRAPPER"] = f"{task_root}/lambda-stream-wrapper"
+    env.update(config.environment)
+    return env

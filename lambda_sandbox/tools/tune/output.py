@@ -1,0 +1,320 @@
+"""`sandbox tune`'s outputs: a rich table, tune-<fn>.json (Power Tuning's keys), a chart, HTML."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lambda_sandbox.tools.tune.power_tuning import TierStats, TuneResult
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+__all__ = ["render_table", "write_outputs"]
+
+
+def _strategy_label(result: TuneResult) -> str:
+    if result.strategy == "balanced":
+        return f"balanced, weight {result.balanced_weight:g}"
+    return result.strategy
+
+
+def _vcpu_text(s: TierStats) -> str:
+    if s.cpu_capped:
+        return f"{s.vcpus:.2f} of {s.lambda_vcpus:.2f} (capped)"
+    return f"{s.vcpus:.2f}"
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _rows(result: TuneResult) -> list[list[str]]:
+    rows = []
+    for s in result.stats:
+        per_million = s.to_json()["averagePricePerMillion"]
+        errors = str(s.errors)
+        if s.error_types:
+            errors += " (" + ", ".join(f"{k} x{v}" for k, v in s.error_types.items()) + ")"
+        if s.warmup_errors:
+            errors += f", {s.warmup_errors} in warm-up"
+        rows.append(
+            [
+                str(s.value),
+                _vcpu_text(s),
+                "failed" if s.failed else _fmt(s.average_duration, ".1f"),
+                _fmt(s.average_billed_duration, ".1f"),
+                _fmt(s.average_price, ".3e"),
+                _fmt(per_million, ".2f"),
+                _fmt(s.init_duration, ".0f"),
+                "-" if s.max_memory_used is None else str(s.max_memory_used),
+                errors,
+                "best" if s.value == result.power else "",
+            ]
+        )
+    return rows
+
+
+_HEADERS = [
+    "Memory (MB)",
+    "vCPU",
+    "Avg duration (ms)",
+    "Avg billed (ms)",
+    "$ / invoke (compute)",
+    "$ / 1M (incl. requests)",
+    "Init (ms)",
+    "Max mem (MB)",
+    "Errors",
+    "",
+]
+
+
+def render_table(result: TuneResult) -> Table:
+    """The per-tier statistics as a rich table, the chosen tier highlighted."""
+    from rich.table import Table
+
+    title = f"Power tuning of {result.function} (strategy: {_strategy_label(result)})"
+    table = Table(title=title, title_justify="left")
+    for i, header in enumerate(_HEADERS):
+        table.add_column(header, justify="right" if 0 < i < len(_HEADERS) - 2 else "left")
+    table.columns[0].justify = "right"
+    for s, row in zip(result.stats, _rows(result), strict=True):
+        if s.value == result.power:
+            style = "bold green"
+        elif s.failed:
+            style = "red"
+        elif s.cpu_capped:
+            style = "yellow"
+        else:
+            style = None
+        table.add_row(*row, style=style)
+    table.caption = _summary(result)
+    return table
+
+
+def _summary(result: TuneResult) -> str:
+    parts = []
+    if result.ok:
+        parts.append(
+            f"best: {result.power} MB, {result.duration:.1f} ms, ${result.cost:.3e} per invoke"
+        )
+    else:
+        parts.append("no tier succeeded: nothing to choose")
+    parts.append(
+        f"{result.num} invokes per tier, {'in parallel' if result.parallel else 'in series'}, "
+        f"{int(result.discard_top_bottom * 100)}% trimmed each end; {result.arch}; "
+        f"on Lambda this run costs ${result.lambda_cost:.2e}"
+    )
+    if result.capped_tiers:
+        parts.append(
+            f"CPU capped on this {result.host_cpus}-core host at "
+            f"{', '.join(map(str, result.capped_tiers))} MB: those tiers run slower than on Lambda"
+        )
+    if result.failed_tiers:
+        parts.append(f"failed: {', '.join(map(str, result.failed_tiers))} MB")
+    return "\n".join(parts)
+
+
+def _chart_png(result: TuneResult) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; explicit, so no backend warning
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    dur_color, cost_color, best_color = "#1f6fb4", "#d9661f", "#2a9d3a"
+    cap_color, fail_color = "#e9b949", "#c0392b"
+    good = [s for s in result.stats if not s.failed]
+    xs = [s.value for s in good]
+    durations = [s.average_duration or 0.0 for s in good]
+    costs = [(s.average_price or 0.0) * 1e6 for s in good]
+    all_x = [s.value for s in result.stats]
+
+    fig = Figure(figsize=(10, 6), dpi=120, layout="constrained")
+    ax = fig.add_subplot()
+    ax2 = ax.twinx()
+    ax.plot(xs, durations, "o-", color=dur_color, lw=2, ms=7, zorder=4)
+    ax2.plot(xs, costs, "s--", color=cost_color, lw=2, ms=7, zorder=4)
+    label_box = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85}
+    for x, d, c in zip(xs, durations, costs, strict=True):
+        lift = 15 if x == result.power else 9  # clear of the chosen tier's star
+        ax.annotate(
+            f"{d:,.1f} ms",
+            (x, d),
+            xytext=(0, lift),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+            color=dur_color,
+            bbox=label_box,
+            zorder=6,
+        )
+        ax2.annotate(
+            f"${c:,.2f}",
+            (x, c),
+            xytext=(0, -15),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+            color=cost_color,
+            bbox=label_box,
+            zorder=6,
+        )
+
+    ax.set_xscale("log", base=2)  # memory tiers roughly double: even spacing
+    ax.set_xticks(all_x, [str(x) for x in all_x])
+    ax.minorticks_off()
+    ax.set_xlim(min(all_x) / 1.3, max(all_x) * 1.3)
+    ax.set_xlabel("memory (MB)")
+    ax.set_ylabel("average duration (ms, trimmed mean)", color=dur_color)
+    ax2.set_ylabel("$ per 1M invocations (compute)", color=cost_color)
+    ax.tick_params(axis="y", colors=dur_color)
+    ax2.tick_params(axis="y", colors=cost_color)
+    headroom = 1.35 if any(s.cpu_capped for s in result.stats) else 1.2  # room for the notes
+    ax.set_ylim(0, (max(durations, default=0.0) or 1.0) * headroom)
+    ax2.set_ylim(0, (max(costs, default=0.0) or 1.0) * headroom)
+    ax.grid(True, alpha=0.3)
+
+    handles: list[Any] = [
+        Line2D([], [], color=dur_color, marker="o", lw=2, label="avg duration (ms)"),
+        Line2D([], [], color=cost_color, marker="s", ls="--", lw=2, label="$ per 1M (compute)"),
+    ]
+    best = next((s for s in good if s.value == result.power), None)
+    if best is not None and best.average_duration is not None:
+        ax.axvline(best.value, color=best_color, lw=1.5, ls=":", zorder=1)
+        ax.plot(
+            [best.value],
+            [best.average_duration],
+            marker="*",
+            ms=22,
+            color=best_color,
+            markeredgecolor="black",
+            ls="none",
+            zorder=5,
+        )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=best_color,
+                marker="*",
+                ms=14,
+                ls="none",
+                markeredgecolor="black",
+                label=f"chosen: {best.value} MB ({_strategy_label(result)})",
+            )
+        )
+    capped = [s for s in result.stats if s.cpu_capped]
+    for s in capped:
+        ax.axvspan(s.value / 1.12, s.value * 1.12, color=cap_color, alpha=0.25, zorder=0)
+        ax.annotate(
+            f"capped\n{s.vcpus:.2f} of {s.lambda_vcpus:.2f}\nvCPU",
+            xy=(s.value, 1),
+            xycoords=ax.get_xaxis_transform(),  # x in data, y in axes: at the top
+            xytext=(0, -4),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="#7a5a10",
+            zorder=6,
+        )
+    if capped:
+        handles.append(Patch(color=cap_color, alpha=0.4, label="CPU capped on this host"))
+    failed = [s for s in result.stats if s.failed]
+    for s in failed:
+        ax.axvline(s.value, color=fail_color, lw=1.2, ls="--", zorder=1)
+        ax.annotate(
+            f"failed ({s.errors}/{s.invocations} errors)",
+            xy=(s.value, 0),
+            xytext=(4, 8),
+            textcoords="offset points",
+            rotation=90,
+            color=fail_color,
+            fontsize=9,
+            va="bottom",
+        )
+    if failed:
+        handles.append(Line2D([], [], color=fail_color, ls="--", label="tier failed"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
+    fig.suptitle(
+        f"sandbox tune {result.function}: duration and cost against memory",
+        x=0.01,
+        ha="left",
+        fontsize=13,
+    )
+    ax.set_title(
+        f"{result.num} invokes per tier ({'parallel' if result.parallel else 'in series'}), "
+        f"{int(result.discard_top_bottom * 100)}% trimmed at each end, {result.arch}, "
+        f"host: {result.host_cpus} CPUs",
+        fontsize=9,
+        loc="left",
+        color="#555555",
+    )
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _html(result: TuneResult, png: bytes) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h in _HEADERS)
+    body = []
+    for s, row in zip(result.stats, _rows(result), strict=True):
+        cls = "best" if s.value == result.power else "failed" if s.failed else ""
+        cls = cls or ("capped" if s.cpu_capped else "")
+        cells = "".join(f"<td>{esc(c)}</td>" for c in row)
+        body.append(f'<tr class="{cls}">{cells}</tr>')
+    summary = "".join(f"<p>{esc(line)}</p>" for line in _summary(result).splitlines())
+    image = base64.b64encode(png).decode()
+    title = esc(f"sandbox tune {result.function}")
+    url = esc(result.visualization())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
+th {{ background: #f3f3f3; }}
+tr.best {{ background: #dff3e0; font-weight: bold; }}
+tr.capped {{ background: #fdf3d8; }}
+tr.failed {{ background: #f8d7d3; }}
+img {{ max-width: 100%; }}
+</style></head>
+<body>
+<h1>{title}</h1>
+<p>strategy: {esc(_strategy_label(result))}</p>
+<img alt="duration and cost against memory" src="data:image/png;base64,{image}">
+<table><thead><tr>{head}</tr></thead><tbody>
+{chr(10).join(body)}
+</tbody></table>
+{summary}
+<p><small>Power Tuning's own visualization of the same numbers (the data stays in the URL
+hash): <a href="{url}">lambda-power-tuning.show</a></small></p>
+</body></html>
+"""
+
+
+def write_outputs(result: TuneResult, out_dir: Path) -> dict[str, Path]:
+    """Write tune-<fn>.json (Power Tuning's keys and the sandbox's extras), tune-<fn>.png (the
+    chart) and tune-<fn>.html (the chart and the table in one file). Returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"tune-{result.function}"
+    paths = {
+        "json": out_dir / f"{stem}.json",
+        "png": out_dir / f"{stem}.png",
+        "html": out_dir / f"{stem}.html",
+    }
+    png = _chart_png(result)
+    paths["png"].write_bytes(png)
+    paths["html"].write_text(_html(result, png), encoding="utf-8")
+    data = result.to_json()
+    data["sandbox"]["charts"] = {"png": str(paths["png"]), "html": str(paths["html"])}
+    paths["json"].write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return paths

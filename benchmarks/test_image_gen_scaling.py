@@ -131,8 +131,10 @@ def test_time_grows_with_pixels_times_steps(
         ratios=ratios,
     )
     with capsys.disabled():
-        print(f"\nimage-gen at {memory} MB: REPORT Duration, median of {ROUNDS} rounds "
-              f"(cold start: Init Duration {cold.init_ms} ms; Max Memory Used {peak_mb[0]} MB)")
+        print(
+            f"\nimage-gen at {memory} MB: REPORT Duration, median of {ROUNDS} rounds "
+            f"(cold start: Init Duration {cold.init_ms} ms; Max Memory Used {peak_mb[0]} MB)"
+        )
         print("  size        steps  pixels x steps   median ms   vs base (work / time)")
         for r in rows:
             print(

@@ -5,14 +5,16 @@ Per function and tier (UpdateFunctionConfiguration switches the tier, which reti
 environments): the cold start (Init Duration; an INIT past the 10 s limit is retried inside the
 first invoke, "suppressed", and has no Init Duration), then warm invokes timed by the benchmark,
 each read from its REPORT line (LogType=Tail): Duration p50/p95, Billed Duration, Max Memory
-Used, and $ per 1M invocations on x86_64 and arm64 (lambda_sandbox.tools.ec2_comparison.lambda_cost, from the mean
-billed duration: cost is linear in it) with INIT billed for an assumed share of cold starts
+Used, and $ per 1M invocations on x86_64 and arm64
+(lambda_sandbox.tools.ec2_comparison.lambda_cost, from the mean billed duration: cost is linear
+in it) with INIT billed for an assumed share of cold starts
 (COLD_START_RATE, 1%). A tier the function cannot run at (out of memory: Runtime.ExitError; past
 its timeout: Sandbox.Timedout) is recorded as failed with its error types, not raised. Tiers the
 host cannot give in full are marked capped, or left out and listed (benchmarks/measure.py).
 
 Everything lands in extra_info (kind "ml_tier" / "architecture"), so in reports/bench.json;
-`python -m lambda_sandbox.reports.bench reports/bench.json --out reports` turns it into tables and charts.
+`python -m lambda_sandbox.reports.bench reports/bench.json --out reports` turns it into tables
+and charts.
 """
 
 from __future__ import annotations

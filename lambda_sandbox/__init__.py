@@ -19,3 +19,5 @@ Beside the layers: `types.py` (messages between layers), `exceptions.py` (every 
 running sandbox), `cli.py` (the `sandbox` command), `pytest_plugin.py`.
 The supported Lambda API operations are listed in `lambda_sandbox.faces.lambda_api.OPERATIONS`.
 """
+
+__all__: list[str] = []

@@ -20,7 +20,9 @@ __all__ = [
 ]
 
 
-def billed_ms(duration_ms: float, init_ms: float | None = None, limits: Limits | None = None) -> int:
+def billed_ms(
+    duration_ms: float, init_ms: float | None = None, limits: Limits | None = None
+) -> int:
     """Billed Duration by the rule in force since 1 Aug 2025: INIT billed, 1 ms steps
     (a cold start of 2.75 ms after 113.51 ms of INIT bills 117 ms)."""
     step = (limits or load_limits()).prices["lambda"]["billing_granularity_ms"]

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+__all__ = ["import_handler", "lambda_client", "make_lambda_client", "register_package", "sandbox"]
+
 if TYPE_CHECKING:
     from lambda_sandbox.runner import SandboxThread
 

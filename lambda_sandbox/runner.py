@@ -10,9 +10,10 @@ import asyncio
 import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from lambda_sandbox.aws_side import EmbeddedAws
 from lambda_sandbox.build.bundle import Bundle, build_bundle
@@ -31,6 +32,7 @@ from lambda_sandbox.service.lambda_service import LambdaService
 __all__ = ["Sandbox", "SandboxOptions", "SandboxThread", "default_state_dir", "new_session_id"]
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 def new_session_id() -> str:
@@ -247,10 +249,10 @@ class SandboxThread:
         await self.sandbox.stop()
         await _cancel_pending()
 
-    def call(self, coro_factory: Callable[[], object], timeout_s: float = 600) -> object:
+    def call(self, coro_factory: Callable[[], Coroutine[Any, Any, T]], timeout_s: float = 600) -> T:
         """Run a coroutine on the sandbox's loop and wait for its result."""
         assert self.loop is not None
-        fut = asyncio.run_coroutine_threadsafe(coro_factory(), self.loop)  # type: ignore[arg-type]
+        fut = asyncio.run_coroutine_threadsafe(coro_factory(), self.loop)
         return fut.result(timeout_s)
 
     def stop(self, timeout_s: float = 60) -> None:

@@ -10,6 +10,18 @@ from typing import Any
 
 from rich.console import Console
 
+__all__ = [
+    "STATE_FILE",
+    "console",
+    "err",
+    "fail",
+    "lambda_client",
+    "run_async",
+    "running_url",
+    "sandbox_for",
+    "select",
+]
+
 console = Console()
 err = Console(stderr=True)
 

@@ -1,4 +1,5 @@
-"""Commands about a project's functions: `ls`, `build`, `models build`, `invoke`, `logs`, `stats`."""
+"""Commands about a project's functions: `ls`, `build`, `models build`, `invoke`, `logs`,
+`stats`."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from lambda_sandbox.cli.common import (
 )
 from lambda_sandbox.exceptions import SandboxError
 
-
 # --------------------------------------------------------------------------- build / ls
+__all__ = ["build", "invoke", "list_functions", "logs", "models", "stats"]
+
+
 @click.command()
 @click.argument("function", required=False)
 @click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
@@ -114,7 +117,6 @@ def list_functions(functions_dir: Path) -> None:
     console.print(table)
 
 
-
 @click.command()
 @click.argument("function")
 @click.option("--payload", default="{}", help="JSON, or @file to read it from a file.")
@@ -145,7 +147,6 @@ def invoke(function: str, payload: str, endpoint: str | None, functions_dir: Pat
     finally:
         if thread is not None:
             thread.stop()
-
 
 
 # --------------------------------------------------------------------------------- stats
@@ -238,5 +239,3 @@ def logs(function: str, follow: bool, lines: int) -> None:
                 sys.stdout.flush()
             else:
                 time.sleep(0.2)
-
-

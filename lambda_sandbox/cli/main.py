@@ -6,6 +6,8 @@ import click
 
 from lambda_sandbox.cli import functions, promote, serve, tools
 
+__all__ = ["main"]
+
 
 @click.group()
 @click.version_option(package_name="lambda-sandbox")

@@ -11,8 +11,10 @@ from lambda_sandbox.cli.common import (
     console,
 )
 
-
 # ------------------------------------------------------------------------------- promote
+__all__ = ["promote"]
+
+
 @click.command(name="promote")
 @click.argument("function")
 @click.option("--to", "target", type=click.Choice(["aws"]), required=True)
@@ -96,5 +98,3 @@ def promote(
             console=console,
         )
     )
-
-

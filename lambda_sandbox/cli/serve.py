@@ -19,8 +19,10 @@ from lambda_sandbox.cli.common import (
 )
 from lambda_sandbox.exceptions import SandboxError
 
-
 # ------------------------------------------------------------------------------------ up
+__all__ = ["images", "up"]
+
+
 @click.command()
 @click.option(
     "--functions",
@@ -159,11 +161,13 @@ def images(
 
     try:
         with console.status("building images") as status:
+
+            def say(message: str) -> None:
+                status.update(message)
+                console.print(f"[dim]{message}[/]")
+
             built = build_images(
-                names or IMAGES,
-                rebuild=rebuild,
-                python_versions=python_versions,
-                say=lambda m: (status.update(m), console.print(f"[dim]{m}[/]")),
+                names or IMAGES, rebuild=rebuild, python_versions=python_versions, say=say
             )
     except SandboxError as exc:
         fail(str(exc))
@@ -209,5 +213,3 @@ def _print_endpoints(sandbox: object) -> None:
     console.print(
         f'boto3: boto3.client("lambda", endpoint_url="{sandbox.url}", region_name="us-east-1")'
     )
-
-

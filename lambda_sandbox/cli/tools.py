@@ -17,8 +17,10 @@ from lambda_sandbox.cli.common import (
 )
 from lambda_sandbox.exceptions import SandboxError
 
-
 # ---------------------------------------------------------------------------------- tune
+__all__ = ["demo", "fit", "load", "report", "tune"]
+
+
 @click.command()
 @click.argument("function")
 @click.option(
@@ -135,7 +137,6 @@ def fit(
         fail(str(exc))
 
 
-
 # ---------------------------------------------------------------------------------- load
 @click.command()
 @click.argument("target")
@@ -218,7 +219,6 @@ def report(bench_json: Path, out: Path) -> None:
         console.print(str(path))
 
 
-
 # ---------------------------------------------------------------------------------- demo
 @click.command()
 @click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
@@ -230,5 +230,3 @@ def demo(functions_dir: Path) -> None:
         run_demo(functions_dir, console)
     except SandboxError as exc:
         fail(str(exc))
-
-

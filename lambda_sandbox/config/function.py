@@ -128,12 +128,16 @@ def validate_update(
         env = props["Environment"] or {}
         variables = env.get("Variables", {}) if isinstance(env, dict) else None
         if not isinstance(variables, dict):
-            raise config_error(source, "Environment.Variables", variables, "a mapping of names to strings")
+            raise config_error(
+                source, "Environment.Variables", variables, "a mapping of names to strings"
+            )
         env_vars = {str(k): str(v) for k, v in (variables or {}).items()}
         size = sum(len(k) + len(v) for k, v in env_vars.items())
         cap = lim.q("package", "environment_variables_bytes")
         if size > cap:
-            raise config_error(source, "Environment.Variables", f"{size} bytes", f"at most {cap} bytes")
+            raise config_error(
+                source, "Environment.Variables", f"{size} bytes", f"at most {cap} bytes"
+            )
         out["environment"] = env_vars
     if "ReservedConcurrentExecutions" in props:
         value = props["ReservedConcurrentExecutions"]
@@ -165,7 +169,9 @@ def validate_update(
 
 def build_config(name: str, source: Path, props: dict[str, Any], limits: Limits) -> FunctionConfig:
     if not _NAME.match(name):
-        raise config_error(source, "FunctionName", name, "1-64 letters, digits, hyphens, underscores")
+        raise config_error(
+            source, "FunctionName", name, "1-64 letters, digits, hyphens, underscores"
+        )
     unknown = set(props) - _KNOWN_KEYS
     if unknown:
         raise ConfigError(
@@ -180,7 +186,9 @@ def build_config(name: str, source: Path, props: dict[str, Any], limits: Limits)
     snap = props.get("SnapStart") or {}
     url = props.get("FunctionUrlConfig")
     if url is not None and not isinstance(url, dict):
-        raise config_error(source, "FunctionUrlConfig", url, "a mapping (AuthType, InvokeMode, Cors)")
+        raise config_error(
+            source, "FunctionUrlConfig", url, "a mapping (AuthType, InvokeMode, Cors)"
+        )
     fields.setdefault("memory_mb", limits.q("memory", "default_mb"))
     fields.setdefault("timeout_s", float(limits.q("timeout", "default_s")))
     fields.setdefault("ephemeral_mb", limits.q("ephemeral_storage", "default_mb"))

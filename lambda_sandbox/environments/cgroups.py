@@ -309,7 +309,7 @@ class CgroupV2Driver(CgroupDriver):
 # ---------------------------------------------------------------------------- detection
 def _mounts() -> list[tuple[str, str, set[str]]]:
     """(mount point, fstype, super options) of cgroup mounts, from /proc/self/mountinfo."""
-    found = []
+    found: list[tuple[str, str, set[str]]] = []
     try:
         lines = Path("/proc/self/mountinfo").read_text().splitlines()
     except OSError:

@@ -457,8 +457,8 @@ class DockerBackend(Backend):
         if self._disk_tmp is not None:
             # whatever is still mounted under the session's folder (an environment whose
             # removal was cut short) goes before the folder does
-            for target in _mounts_under(self._disk_tmp):
-                subprocess.run(["umount", "-l", target], capture_output=True)
+            for mounted in _mounts_under(self._disk_tmp):
+                subprocess.run(["umount", "-l", mounted], capture_output=True)
             shutil.rmtree(self._disk_tmp, ignore_errors=True)
             with contextlib.suppress(OSError):
                 self._disk_tmp.parent.rmdir()  # the session's folder, unless others use it

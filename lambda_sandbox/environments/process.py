@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from lambda_sandbox.environments.base import Backend, Environment, exit_message
 from lambda_sandbox.environments.cgroups import Cgroup, CgroupDriver, detect_cgroup_driver
@@ -146,7 +147,8 @@ class ProcessEnvironment(Environment):
 
     async def wait_init(self, timeout_s: float) -> InitOutcome | None:
         first = self.channel.first_next
-        await asyncio.wait([first, self.exited], timeout=timeout_s, return_when="FIRST_COMPLETED")
+        waiting: list[asyncio.Future[Any]] = [first, self.exited]
+        await asyncio.wait(waiting, timeout=timeout_s, return_when="FIRST_COMPLETED")
         if first.done():
             return InitOutcome(ok=True, duration_ms=(first.result() - self.started) * 1000)
         if self.exited.done():

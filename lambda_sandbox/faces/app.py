@@ -8,8 +8,10 @@ handler becomes a 500 ServiceException, so a bad request never takes the sandbox
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from aiohttp import web
 
@@ -54,9 +56,9 @@ async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRun
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
-    server = site._server
-    if port == 0 and server is not None and server.sockets:  # type: ignore[union-attr]
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server = cast("asyncio.Server | None", site._server)
+    if port == 0 and server is not None and server.sockets:
+        port = server.sockets[0].getsockname()[1]
     return runner, port
 
 

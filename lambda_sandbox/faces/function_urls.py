@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from aiohttp import web
 
@@ -104,7 +105,8 @@ def function_url_app(
                 started.set_result(stream)
 
         task = asyncio.ensure_future(service.invoke(function, body, on_stream=on_stream))
-        await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED)
+        waiting: list[asyncio.Future[Any]] = [started, task]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if started.done():
             response = await _stream_answer(request, started.result())
             await task

@@ -139,7 +139,8 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
                 on_stream=on_stream,
             )
         )
-        await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED)
+        waiting: list[asyncio.Future[Any]] = [started, task]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if task.done() and task.exception() is not None:
             started.cancel()
             raise task.exception()  # type: ignore[misc]  # an API error: 404, 413, 429, ...

@@ -9,7 +9,12 @@ from collections.abc import Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from lambda_sandbox.service.lambda_service import LambdaService
@@ -32,7 +37,7 @@ class _ServiceCollector(Collector):
     def __init__(self, service: LambdaService) -> None:
         self.service = service
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         counters = {
             "invocations": ("Invocations that ran (function errors included)", "invocations"),
             "errors": ("Invocations that ended in a function error", "errors"),

@@ -16,9 +16,7 @@ __all__ = ["RuntimeChannel"]
 
 
 class RuntimeChannel:
-    def __init__(
-        self, env_id: str, max_response_bytes: int, max_stream_bytes: int
-    ) -> None:
+    def __init__(self, env_id: str, max_response_bytes: int, max_stream_bytes: int) -> None:
         loop = asyncio.get_running_loop()
         self.env_id = env_id
         self.max_response_bytes = max_response_bytes

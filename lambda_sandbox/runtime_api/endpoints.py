@@ -8,6 +8,7 @@ Lambda-Runtime-* headers for /next, 202 Accepted for the posts, 400 for an unkno
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Callable
@@ -40,7 +41,9 @@ class Reply(Protocol):
     def send_soon(self, status: int, body: bytes) -> None:
         """Answer in the next loop turn (after what the current one wakes up)."""
 
-    def on_invocation(self, waiter: object, send: Callable[[Invocation], None]) -> None: ...
+    def on_invocation(
+        self, waiter: asyncio.Future[Invocation], send: Callable[[Invocation], None]
+    ) -> None: ...
 
 
 def _error(reply: Reply, status: int, error_type: str, message: str) -> None:

@@ -263,6 +263,6 @@ async def _await_stream(
     if error_type == FunctionErrorType.TIMEOUT:
         return timeout_result(request_id, timeout_s)
     if not body:
-        body = json.dumps({"errorType": error_type, "errorMessage": "streamed response failed"})
-        body = body.encode()
+        failure = {"errorType": error_type, "errorMessage": "streamed response failed"}
+        body = json.dumps(failure).encode()
     return InvocationResult(payload=body, error_type=error_type)

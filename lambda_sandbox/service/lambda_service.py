@@ -41,7 +41,15 @@ __all__ = ["UPDATABLE_CONFIGURATION", "InvokeOutcome", "LambdaService"]
 
 # UpdateFunctionConfiguration's properties the sandbox applies to a running function
 UPDATABLE_CONFIGURATION = frozenset(
-    {"MemorySize", "Timeout", "EphemeralStorage", "Environment", "Handler", "Runtime", "Description"}
+    {
+        "MemorySize",
+        "Timeout",
+        "EphemeralStorage",
+        "Environment",
+        "Handler",
+        "Runtime",
+        "Description",
+    }
 )
 
 

@@ -37,6 +37,7 @@ from lambda_sandbox.client import invoke, lambda_client
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.exceptions import ConfigError
 from lambda_sandbox.limits import Limits, load_limits
+from lambda_sandbox.reports.tables import Table
 
 __all__ = ["FitResult", "FitRow", "FitSpec", "fit", "fit_spec", "render_markdown", "rich_tables"]
 
@@ -253,8 +254,8 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
 
 
-def tables(result: FitResult) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, headers, rows) of the three tables."""
+def tables(result: FitResult) -> list[Table]:
+    """The three tables: storage, peak memory, latency; a row that does not fit is failed."""
     lim = result.limits
     bundle = result.bundle_bytes / MB
     storage, memory, latency = [], [], []
@@ -288,7 +289,7 @@ def tables(result: FitResult) -> list[tuple[str, list[str], list[list[str]]]]:
                 v["latency_verdict"],
             ]
         )
-    return [
+    specs = [
         (
             "Storage",
             ["Variant", "Model file", f"+ code bundle ({bundle:.1f} MB)", "of /tmp max", "Verdict"],
@@ -304,6 +305,10 @@ def tables(result: FitResult) -> list[tuple[str, list[str], list[list[str]]]]:
             ["Variant", "Init Duration", "Warm p50", "Warm max", "Verdict"],
             latency,
         ),
+    ]
+    return [
+        Table(title, headers, rows, ["failed" if "does not fit" in r[-1] else "" for r in rows])
+        for title, headers, rows in specs
     ]
 
 
@@ -324,29 +329,14 @@ def notes(result: FitResult) -> list[str]:
 
 
 def render_markdown(result: FitResult) -> str:
-    lines = [f"# Fit report: {result.function}", ""]
-    for title, headers, rows in tables(result):
-        lines += [f"## {title}", "", "| " + " | ".join(headers) + " |"]
-        lines.append("|" + "|".join("---" for _ in headers) + "|")
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
-        lines.append("")
-    lines += [f"- {n}" for n in notes(result)]
-    return "\n".join(lines) + "\n"
+    parts = [f"# Fit report: {result.function}\n"]
+    parts += [table.markdown(level=2) for table in tables(result)]
+    parts.append("".join(f"- {n}\n" for n in notes(result)))
+    return "\n".join(parts)
 
 
 def rich_tables(result: FitResult) -> list[Any]:
-    from rich.table import Table
-
-    out = []
-    for title, headers, rows in tables(result):
-        table = Table(title=title)
-        for header in headers:
-            table.add_column(header, overflow="fold")
-        for row in rows:
-            style = "red" if "does not fit" in row[-1] else None
-            table.add_row(*row, style=style)
-        out.append(table)
-    return out
+    return [table.rich() for table in tables(result)]
 
 
 def write_outputs(result: FitResult, out_dir: Path) -> dict[str, Path]:

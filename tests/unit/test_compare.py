@@ -1,4 +1,5 @@
-"""The cost math of lambda_sandbox.tools.ec2_comparison: Lambda with cold starts, and Lambda beside EC2."""
+"""The cost math of lambda_sandbox.tools.ec2_comparison: Lambda with cold starts, and Lambda
+beside EC2."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""lambda_sandbox.tools.fit's pure part: the Fit section, the verdicts against Lambda's limits, the tables."""
+"""lambda_sandbox.tools.fit's pure part: the Fit section, the verdicts against Lambda's limits,
+the tables."""
 
 from __future__ import annotations
 

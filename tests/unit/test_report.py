@@ -1,4 +1,5 @@
-"""lambda_sandbox.reports.bench on a small hand-made benchmark JSON (no sandbox, no benchmark run)."""
+"""lambda_sandbox.reports.bench on a small hand-made benchmark JSON (no sandbox, no benchmark
+run)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from lambda_sandbox.reports.bench import build_tables, load, main, parse, write_report
+from lambda_sandbox.reports.bench import build_tables, main, write_report
+from lambda_sandbox.reports.bench_data import load, parse
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

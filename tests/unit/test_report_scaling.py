@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambda_sandbox.reports.bench import build_tables, parse
+from lambda_sandbox.reports.bench import build_tables
+from lambda_sandbox.reports.bench_data import parse
 
 
 def scaling_entry() -> dict[str, Any]:

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lambda_sandbox.reports.bench import build_tables, parse, write_report
+from lambda_sandbox.reports.bench import build_tables, write_report
+from lambda_sandbox.reports.bench_data import parse
 
 
 def row(memory: int, **changes: Any) -> dict[str, Any]:

@@ -264,7 +264,9 @@ def test_store_writes_the_png_and_returns_its_urls(
                        "store": True}, Context())  # fmt: skip
     key = f"generated/{Context.aws_request_id}.png"
     assert out["image_url"] == f"s3://sandbox-images/{key}"
-    assert out["presigned_url"] == f"https://s3.test/sandbox-images/{key}?op=get_object&expires=3600"
+    assert (
+        out["presigned_url"] == f"https://s3.test/sandbox-images/{key}?op=get_object&expires=3600"
+    )
     assert "image_base64" not in out
     stored = fake.objects[("sandbox-images", key)]
     assert stored["ContentType"] == "image/png"
@@ -337,4 +339,3 @@ def test_handler_does_not_import_build_dependencies(model_dir: Path, tmp_path: P
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["heavy"] == [] and result["png"] > 1000
-

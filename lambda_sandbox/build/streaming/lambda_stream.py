@@ -131,11 +131,11 @@ def main() -> None:
                 "Runtime.HandlerNotFound" if isinstance(exc, AttributeError) else type(exc).__name__
             )
         )
-        body = {**_error_body(exc), "errorType": error_type}
+        failure = {**_error_body(exc), "errorType": error_type}
         _post(
             conn,
             f"{API}/init/error",
-            json.dumps(body).encode(),
+            json.dumps(failure).encode(),
             {"Lambda-Runtime-Function-Error-Type": error_type},
         )
         sys.exit(1)
@@ -156,13 +156,13 @@ def main() -> None:
                 continue
             body = json.dumps(result).encode()
         except Exception as exc:
-            error = _error_body(exc)
-            print(f"[ERROR] {error['errorType']}: {error['errorMessage']}", flush=True)
+            failure = _error_body(exc)
+            print(f"[ERROR] {failure['errorType']}: {failure['errorMessage']}", flush=True)
             _post(
                 conn,
                 f"{API}/invocation/{request_id}/error",
-                json.dumps(error).encode(),
-                {"Lambda-Runtime-Function-Error-Type": error["errorType"]},
+                json.dumps(failure).encode(),
+                {"Lambda-Runtime-Function-Error-Type": failure["errorType"]},
             )
             continue
         _post(conn, f"{API}/invocation/{request_id}/response", body, {})

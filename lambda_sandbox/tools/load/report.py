@@ -4,12 +4,11 @@ as load-<name>-<chart>.png), load-<name>.json (the LoadResult) and load-<name>-t
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lambda_sandbox.reports.charts import (
     COST_COLOR,
@@ -18,13 +17,12 @@ from lambda_sandbox.reports.charts import (
     INIT_COLOR,
     MUTED,
     P95_COLOR,
-    _figure,
-    _png,
+    figure,
+    png,
     usd,
 )
-
-if TYPE_CHECKING:
-    from lambda_sandbox.tools.load import LoadResult
+from lambda_sandbox.reports.tables import img_tag
+from lambda_sandbox.tools.load.result import LoadResult
 
 __all__ = ["charts", "write_report"]
 
@@ -39,7 +37,7 @@ def charts(result: LoadResult) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     tl, samples = result.timeline, result.samples
 
-    fig = _figure(8, 3.2)
+    fig = figure(8, 3.2)
     ax = fig.add_subplot()
     ax.plot(*_series(tl, "users"), color=MUTED, drawstyle="steps-post", label="users")
     ax.set_ylabel("users")
@@ -54,9 +52,9 @@ def charts(result: LoadResult) -> dict[str, bytes]:
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     ax.legend(handles=handles, loc="upper left", fontsize=8)
     ax.set_title(f"{result.name}: users and throughput (Locust)", fontsize=10)
-    out["users-rps"] = _png(fig)
+    out["users-rps"] = png(fig)
 
-    fig = _figure(8, 3.2)
+    fig = figure(8, 3.2)
     ax = fig.add_subplot()
     for key, color in (("p50", DURATION_COLOR), ("p95", P95_COLOR), ("p99", COST_COLOR)):
         ax.plot(*_series(tl, key), color=color, label=f"client {key}")
@@ -69,9 +67,9 @@ def charts(result: LoadResult) -> dict[str, bytes]:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title(f"{result.name}: client latency (Locust, 10 s window)", fontsize=10)
-    out["latency"] = _png(fig)
+    out["latency"] = png(fig)
 
-    fig = _figure(8, 3.2)
+    fig = figure(8, 3.2)
     ax = fig.add_subplot()
     ax.plot(
         *_series(samples, "ConcurrentExecutions"),
@@ -103,7 +101,7 @@ def charts(result: LoadResult) -> dict[str, bytes]:
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     ax.legend(handles=handles, loc="upper left", fontsize=8)
     ax.set_title(f"{result.name}: the sandbox's side (/_sandbox/metrics, every 1 s)", fontsize=10)
-    out["server"] = _png(fig)
+    out["server"] = png(fig)
     return out
 
 
@@ -145,9 +143,9 @@ def write_report(result: LoadResult, out_dir: Path) -> Path:
     stem = out_dir / f"load-{result.name}"
     pngs = charts(result)
     files = []
-    for key, png in pngs.items():
+    for key, image in pngs.items():
         path = Path(f"{stem}-{key}.png")
-        path.write_bytes(png)
+        path.write_bytes(image)
         files.append(str(path))
     timeline_csv = Path(f"{stem}-timeline.csv")
     _write_timeline(result, timeline_csv)
@@ -191,9 +189,7 @@ def write_report(result: LoadResult, out_dir: Path) -> Path:
         else "<p>Estimated AWS cost: unknown (no server metrics or memory size).</p>"
     )
     images = "".join(
-        f'<h2>{html.escape(key)}</h2><img alt="{html.escape(key)}" '
-        f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-        for key, png in pngs.items()
+        f"<h2>{html.escape(key)}</h2>{img_tag(key, image)}" for key, image in pngs.items()
     )
     other = "".join(
         f"<li>{html.escape(k)}: {v}</li>" for k, v in sorted(r.other_error_kinds.items())

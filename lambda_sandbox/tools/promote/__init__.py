@@ -9,7 +9,9 @@ plan.py        pure: desired state from FunctionConfig, current state from Lambd
 deploy.py      boto3: the session and clients, reading AWS, and each step of applying
 http_api.py    the HTTP API (API Gateway v2) of the function's HttpApi events: routes, the
                Lambda proxy integration, the $default stage, the invoke permission
-promotion.py   plan_promotion (read only) -> apply_plan -> smoke invoke + cost
+promotion.py   plan_promotion: the Plan, read only
+apply.py       apply_plan: make AWS match the plan
+run.py         promote: plan -> apply -> smoke invoke + cost
 command.py     the `sandbox promote` command's body
 errors.py      PromoteError and the translation of boto3's errors
 progress.py    progress reporting (rich, or nothing)
@@ -17,6 +19,7 @@ progress.py    progress reporting (rich, or nothing)
 
 from __future__ import annotations
 
+from lambda_sandbox.tools.promote.apply import apply_plan
 from lambda_sandbox.tools.promote.artifacts import s3_etag
 from lambda_sandbox.tools.promote.command import find_function, run_promote
 from lambda_sandbox.tools.promote.deploy import AwsTarget, Smoke
@@ -35,11 +38,9 @@ from lambda_sandbox.tools.promote.promotion import (
     Plan,
     PromoteOptions,
     PromoteResult,
-    apply_plan,
-    complete,
     plan_promotion,
-    promote,
 )
+from lambda_sandbox.tools.promote.run import complete, promote
 
 __all__ = [
     "AwsTarget",

@@ -14,8 +14,9 @@ from lambda_sandbox.config import FunctionConfig, discover_functions, load_sam_t
 from lambda_sandbox.exceptions import SandboxError
 from lambda_sandbox.tools.promote.deploy import AwsTarget
 from lambda_sandbox.tools.promote.progress import RichReporter
-from lambda_sandbox.tools.promote.promotion import Plan, PromoteOptions, PromoteResult, complete
+from lambda_sandbox.tools.promote.promotion import Plan, PromoteOptions, PromoteResult
 from lambda_sandbox.tools.promote.promotion import plan_promotion as make_plan
+from lambda_sandbox.tools.promote.run import complete
 
 __all__ = ["find_function", "run_promote"]
 

@@ -1,10 +1,10 @@
 """Zip packages for Lambda's platform, not the host's.
 
-The files are lambda_sandbox.build.lambda_platform's: requirements as manylinux wheels for the runtime's
-Python and glibc and the function's architecture, plus the code like `sam build`'s bundle
-(same exclusions). The zip is built with fixed timestamps and modes, so the same inputs give
-the same bytes and the same CodeSha256, and an unchanged function is not re-uploaded.
-Lambda's size limits are checked before any upload.
+The files are lambda_sandbox.build.lambda_platform's: requirements as manylinux wheels for
+the runtime's Python and glibc and the function's architecture, plus the code like `sam
+build`'s bundle (same exclusions). The zip is built with fixed timestamps and modes, so the
+same inputs give the same bytes and the same CodeSha256, and an unchanged function is not
+re-uploaded. Lambda's size limits are checked before any upload.
 """
 
 from __future__ import annotations

@@ -1,38 +1,28 @@
-"""A promotion end to end: plan (read only), then apply, smoke-test and price.
-
-plan_promotion(config, options)   builds the package and the model artifacts locally,
-                                  reads what exists on AWS, and returns a Plan: the diff,
-                                  the uploads, the role, and what blocks applying it
-apply_plan(plan, aws)             makes AWS match it, idempotently
-promote(config, options)          both, unless dry_run; then the smoke invoke and the
-                                  cost per 1M invocations
+"""A promotion's plan, read only: plan_promotion(config, options) builds the package and the
+model artifacts locally, reads what exists on AWS, and returns a Plan: the diff, the uploads,
+the role, and what blocks applying it. apply.py makes AWS match it; run.py does both.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lambda_sandbox.tools.promote.deploy as deploy
 from lambda_sandbox.build.model_artifacts import ensure_models, model_spec
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.limits import Limits, load_limits
-from lambda_sandbox.tools.promote import deploy
 from lambda_sandbox.tools.promote.artifacts import (
     Upload,
     bucket_state,
-    create_bucket,
     plan_upload,
-    upload,
 )
 from lambda_sandbox.tools.promote.deploy import AwsTarget, ImageRef, Smoke
 from lambda_sandbox.tools.promote.errors import PromoteError
 from lambda_sandbox.tools.promote.http_api import (
     HTTP_API,
     HttpApiState,
-    apply_http_api,
     desired_http_api,
     diff_http_api,
     read_http_api,
@@ -43,17 +33,12 @@ from lambda_sandbox.tools.promote.image import (
     PLATFORM,
     BuiltImage,
     build_image,
-    push_image,
 )
 from lambda_sandbox.tools.promote.package import MIB, ZipPackage, build_zip, package_limits
 from lambda_sandbox.tools.promote.plan import (
-    ALIAS,
     CODE,
-    CONCURRENCY,
     CONFIGURATION,
     REPLACE,
-    TAGS,
-    URL,
     Change,
     FunctionState,
     compared_count,
@@ -71,10 +56,8 @@ __all__ = [
     "Plan",
     "PromoteOptions",
     "PromoteResult",
-    "apply_plan",
-    "complete",
     "plan_promotion",
-    "promote",
+    "role_name_for",
 ]
 
 
@@ -473,189 +456,3 @@ def _role(
     if current is not None and current.role:
         return current.role, "kept"
     return None, "none"
-
-
-# --------------------------------------------------------------------------------- apply
-@dataclass(frozen=True)
-class Deployed:
-    arn: str
-    version: str | None
-    url: str | None
-    api_url: str | None = None
-
-
-def apply_plan(plan: Plan, aws: AwsTarget, reporter: Reporter | None = None) -> Deployed:
-    """Make AWS match the plan. Each step is skipped when the plan says it is done already."""
-    say = reporter or NullReporter()
-    if plan.blockers:
-        raise PromoteError("cannot apply the plan:\n  " + "\n  ".join(plan.blockers))
-    name, desired, current = plan.function, plan.desired, plan.current
-    s3 = aws.client("s3")
-    for bucket, state in plan.buckets.items():
-        if state == "absent":
-            say.step(f"creating bucket s3://{bucket}")
-            create_bucket(s3, bucket, aws.region)
-    for item in (*plan.uploads, *((plan.code_upload,) if plan.code_upload else ())):
-        if item.unchanged:
-            say.step(f"{item.uri}: unchanged (ETag matches), not uploaded")
-        else:
-            say.step(f"uploading {item.label} ({item.size / MIB:.1f} MB) to {item.uri}")
-            upload(s3, item, say)
-    if plan.image is not None:
-        if not plan.image.repository_exists:
-            say.step(f"creating ECR repository {plan.image.ref.repository}")
-            deploy.create_repository(aws, plan.image.ref.repository)
-        if plan.image.size_bytes is None:
-            raise PromoteError(
-                f"{plan.image.ref.uri} is not in ECR: build and push it (docker push), then run "
-                "promote again; or drop --image-uri and promote builds and pushes it"
-            )
-    if plan.build is not None and (current is None or CODE in plan.groups):
-        if plan.build_repository == "create":
-            say.step(f"creating ECR repository {plan.build.repository}")
-            deploy.create_repository(aws, plan.build.repository)
-        image_uri = push_image(aws, plan.build, say)
-        desired = dataclasses.replace(desired, image_uri=image_uri)
-    if plan.role_action == "create":
-        assert plan.role_name is not None
-        say.step(f"creating IAM role {plan.role_name}")
-        deploy.create_role(aws, plan.role_name, list(plan.model_objects))
-
-    changed = plan.groups
-    if current is None:
-        say.step(f"creating function {name}")
-        arn = deploy.create_function(
-            aws, name, desired, _code_argument(plan, desired), say, plan.role_action == "create"
-        )
-    else:
-        arn = current.arn or name
-        if CODE in changed:
-            say.step(f"updating {name}'s code")
-            deploy.update_code(aws, name, desired, _code_argument(plan, desired))
-        if CONFIGURATION in changed:
-            say.step(f"updating {name}'s configuration")
-            snap = any(c.field == "SnapStart.ApplyOn" for c in plan.changes)
-            deploy.update_configuration(aws, name, desired, snap)
-        if TAGS in changed:
-            deploy.tag(aws, arn, dict(desired.tags))
-    if CONCURRENCY in changed:
-        reserved = desired.reserved_concurrency
-        say.step(f"reserved concurrency: {'none' if reserved is None else reserved}")
-        deploy.set_concurrency(aws, name, desired.reserved_concurrency)
-    version = None
-    if desired.alias and (current is None or changed & {CODE, CONFIGURATION, ALIAS}):
-        say.step(f"publishing a version; alias {desired.alias}")
-        alias_exists = current is not None and current.alias is not None
-        version = deploy.publish(aws, name, desired.alias, alias_exists)
-    url = None
-    if desired.function_url is not None or (current and current.function_url):
-        if URL in changed or ALIAS in changed:
-            say.step("function URL")
-        url = deploy.set_function_url(
-            aws,
-            name,
-            desired.function_url,
-            current.function_url if current and ALIAS not in changed else None,
-            desired.alias,
-            say,
-        )
-    api_url = None
-    if plan.http_api is not None:
-        current_api = plan.http_api_current
-        if HTTP_API in changed or current_api is None:
-            api_url = apply_http_api(
-                aws, name, plan.http_api, current_api, desired.alias, desired.tags, say
-            )
-        else:
-            api_url = current_api.endpoint
-    return Deployed(arn, version, url, api_url)
-
-
-def _code_argument(plan: Plan, desired: FunctionState) -> dict[str, Any]:
-    if desired.image_uri is not None:
-        return {"ImageUri": desired.image_uri}
-    assert plan.package is not None
-    if plan.code_upload is not None:
-        return {"S3Bucket": plan.code_upload.bucket, "S3Key": plan.code_upload.key}
-    return {"ZipFile": plan.package.path.read_bytes()}
-
-
-# ------------------------------------------------------------------------------ promote
-def estimate_cost(
-    desired: FunctionState, duration_ms: float, source: str, limits: Limits | None = None
-) -> CostEstimate:
-    from lambda_sandbox.cost import billed_ms, cost_per_million
-
-    lim = limits or load_limits()
-    billed = billed_ms(duration_ms, limits=lim)
-    return CostEstimate(
-        duration_ms=duration_ms,
-        billed_ms=billed,
-        memory_mb=desired.memory_mb,
-        architecture=desired.architecture,
-        per_million=cost_per_million(
-            billed,
-            desired.memory_mb,
-            arch=desired.architecture,
-            ephemeral_mb=desired.ephemeral_mb,
-            limits=lim,
-        ),
-        source=source,
-    )
-
-
-def promote(
-    config: FunctionConfig,
-    options: PromoteOptions,
-    *,
-    reporter: Reporter | None = None,
-    confirm: Callable[[Plan], bool] | None = None,
-    limits: Limits | None = None,
-    aws: AwsTarget | None = None,
-) -> PromoteResult:
-    """Plan; unless dry_run (or `confirm` says no), apply, smoke-test and estimate the cost."""
-    say = reporter or NullReporter()
-    aws = aws or AwsTarget(options.region, options.profile, options.endpoint_url)
-    plan = plan_promotion(config, options, aws=aws, limits=limits, reporter=say)
-    if options.dry_run or (confirm is not None and not confirm(plan)):
-        return PromoteResult(plan=plan, applied=False)
-    return complete(plan, options, aws=aws, reporter=say, limits=limits)
-
-
-def complete(
-    plan: Plan,
-    options: PromoteOptions,
-    *,
-    aws: AwsTarget,
-    reporter: Reporter | None = None,
-    limits: Limits | None = None,
-) -> PromoteResult:
-    """Apply a plan, then the smoke invoke (events/direct.json) and the cost estimate."""
-    say = reporter or NullReporter()
-    lim = limits or load_limits()
-    deployed = apply_plan(plan, aws, say)
-    smoke = None
-    if options.smoke_test:
-        say.step(f"smoke test: invoking {plan.function} with {plan.event_file or '{}'}")
-        try:
-            smoke = deploy.smoke_invoke(
-                aws, plan.function, plan.desired.alias, plan.event_file, plan.desired.timeout_s
-            )
-        except PromoteError as exc:  # deployed, but it could not be called: say so
-            smoke = Smoke(str(plan.event_file or "{}"), 0, str(exc), "", 0.0, {})
-    cost = None
-    if options.duration_ms is not None:
-        cost = estimate_cost(plan.desired, options.duration_ms, "measured locally", lim)
-    elif smoke is not None and "Duration" in smoke.report:
-        measured = float(smoke.report["Duration"].split()[0])
-        cost = estimate_cost(plan.desired, measured, "the smoke invoke on AWS", lim)
-    return PromoteResult(
-        plan=plan,
-        applied=True,
-        function_arn=deployed.arn,
-        version=deployed.version,
-        endpoint=deployed.url,
-        http_api_endpoint=deployed.api_url,
-        smoke=smoke,
-        cost=cost,
-    )

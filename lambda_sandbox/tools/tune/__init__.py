@@ -1,8 +1,8 @@
 """`sandbox tune`: AWS Lambda Power Tuning, locally, before deploying.
 
-    power_tuning.py   Power Tuning's arithmetic: trimmed means, prices, strategies, results
-    run.py            the run over a sandbox: MemorySize per tier, warm-up, counted invokes
-    output.py         the table, tune-<fn>.json, the chart and the HTML page
+power_tuning.py   Power Tuning's arithmetic: trimmed means, prices, strategies, results
+run.py            the run over a sandbox: MemorySize per tier, warm-up, counted invokes
+output.py         the table, tune-<fn>.json, the chart and the HTML page
 """
 
 from lambda_sandbox.tools.tune.output import render_table, write_outputs

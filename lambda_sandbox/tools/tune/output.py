@@ -7,14 +7,12 @@ import html
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from lambda_sandbox.reports.tables import Table, html_page
 from lambda_sandbox.tools.tune.power_tuning import TierStats, TuneResult
 
-if TYPE_CHECKING:
-    from rich.table import Table
-
-__all__ = ["render_table", "write_outputs"]
+__all__ = ["render_table", "table", "write_outputs"]
 
 
 def _strategy_label(result: TuneResult) -> str:
@@ -73,27 +71,19 @@ _HEADERS = [
 ]
 
 
-def render_table(result: TuneResult) -> Table:
-    """The per-tier statistics as a rich table, the chosen tier highlighted."""
-    from rich.table import Table
-
+def table(result: TuneResult) -> Table:
+    """The per-tier statistics; the chosen tier is `best`, failed and capped tiers marked."""
+    classes = [
+        "best" if s.value == result.power else "failed" if s.failed else "capped" * s.cpu_capped
+        for s in result.stats
+    ]
     title = f"Power tuning of {result.function} (strategy: {_strategy_label(result)})"
-    table = Table(title=title, title_justify="left")
-    for i, header in enumerate(_HEADERS):
-        table.add_column(header, justify="right" if 0 < i < len(_HEADERS) - 2 else "left")
-    table.columns[0].justify = "right"
-    for s, row in zip(result.stats, _rows(result), strict=True):
-        if s.value == result.power:
-            style = "bold green"
-        elif s.failed:
-            style = "red"
-        elif s.cpu_capped:
-            style = "yellow"
-        else:
-            style = None
-        table.add_row(*row, style=style)
-    table.caption = _summary(result)
-    return table
+    return Table(title, list(_HEADERS), _rows(result), classes, _summary(result).splitlines())
+
+
+def render_table(result: TuneResult) -> Any:
+    """The per-tier statistics as a rich table, the chosen tier highlighted."""
+    return table(result).rich()
 
 
 def _summary(result: TuneResult) -> str:
@@ -261,43 +251,18 @@ def _chart_png(result: TuneResult) -> bytes:
     return buf.getvalue()
 
 
-def _html(result: TuneResult, png: bytes) -> str:
+def _html(result: TuneResult, image: bytes) -> str:
     esc = html.escape
-    head = "".join(f"<th>{esc(h)}</th>" for h in _HEADERS)
-    body = []
-    for s, row in zip(result.stats, _rows(result), strict=True):
-        cls = "best" if s.value == result.power else "failed" if s.failed else ""
-        cls = cls or ("capped" if s.cpu_capped else "")
-        cells = "".join(f"<td>{esc(c)}</td>" for c in row)
-        body.append(f'<tr class="{cls}">{cells}</tr>')
-    summary = "".join(f"<p>{esc(line)}</p>" for line in _summary(result).splitlines())
-    image = base64.b64encode(png).decode()
+    encoded = base64.b64encode(image).decode()
     title = esc(f"sandbox tune {result.function}")
     url = esc(result.visualization())
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
-th {{ background: #f3f3f3; }}
-tr.best {{ background: #dff3e0; font-weight: bold; }}
-tr.capped {{ background: #fdf3d8; }}
-tr.failed {{ background: #f8d7d3; }}
-img {{ max-width: 100%; }}
-</style></head>
-<body>
-<h1>{title}</h1>
+    body = f"""<h1>{title}</h1>
 <p>strategy: {esc(_strategy_label(result))}</p>
-<img alt="duration and cost against memory" src="data:image/png;base64,{image}">
-<table><thead><tr>{head}</tr></thead><tbody>
-{chr(10).join(body)}
-</tbody></table>
-{summary}
+<img alt="duration and cost against memory" src="data:image/png;base64,{encoded}">
+{table(result).html(level=2)}
 <p><small>Power Tuning's own visualization of the same numbers (the data stays in the URL
-hash): <a href="{url}">lambda-power-tuning.show</a></small></p>
-</body></html>
-"""
+hash): <a href="{url}">lambda-power-tuning.show</a></small></p>"""
+    return html_page(f"sandbox tune {result.function}", body)
 
 
 def write_outputs(result: TuneResult, out_dir: Path) -> dict[str, Path]:

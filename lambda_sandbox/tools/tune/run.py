@@ -35,8 +35,8 @@ Where the sandbox differs from Power Tuning, on purpose:
 - a function error does not abort the run (Power Tuning throws unless `allowedExceptions`):
   errors are counted per tier with their types and left out of the averages; a tier whose
   invokes all failed is reported as failed (`failed: true`, averages null) and never chosen;
-- prices come from limits/prices.toml through lambda_sandbox.cost (Power Tuning's template rounds the
-  x86 price to $2.1e-9 per ms at 128 MB);
+- prices come from limits/prices.toml through lambda_sandbox.cost (Power Tuning's template
+  rounds the x86 price to $2.1e-9 per ms at 128 MB);
 - `stateMachine.executionCost` is 0 (no Step Functions runs), `lambdaCost` also counts the
   warm-up invokes (they are billed too);
 - extra keys per tier: the CPU share the host gave (`vcpus`) against Lambda's (`lambdaVcpus`)

@@ -15,12 +15,17 @@ A leaf module: it imports nothing of the sandbox.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 __all__ = [
+    "COMPLETE",
     "cache_root",
+    "cached_dir",
+    "cached_file",
     "default_state_dir",
     "package_data",
     "project_build_dir",
@@ -29,6 +34,7 @@ __all__ = [
 ]
 
 PROJECT_DIR_NAME = ".sandbox"
+COMPLETE = ".complete"  # the marker of a finished cached folder
 
 
 def package_data(*parts: str) -> Path:
@@ -64,3 +70,43 @@ def project_build_dir(project_dir: Path) -> Path:
 
 def project_logs_dir(project_dir: Path) -> Path:
     return project_dir / PROJECT_DIR_NAME / "logs"
+
+
+def cached_dir(target: Path, make: Callable[[Path], None], mode: int = 0o755) -> Path:
+    """`target`, made once by `make(staging)` and then kept: `make` writes into a staging
+    folder beside it, which is renamed into place only when complete, so an interrupted run
+    never leaves a half-made folder behind and two runs racing each other both end up with
+    one whole copy. A folder with a `.complete` marker is done."""
+    if (target / COMPLETE).exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=mode)
+    staging.chmod(mode)  # mkdir's mode is cut by the umask
+    try:
+        make(staging)
+        (staging / COMPLETE).touch()
+        shutil.rmtree(target, ignore_errors=True)  # an incomplete one from an older run
+        try:
+            staging.rename(target)
+        except OSError:  # made meanwhile by another run
+            if not (target / COMPLETE).exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def cached_file(target: Path, make: Callable[[Path], None]) -> Path:
+    """`target`, written once by `make(partial)` and renamed into place when complete."""
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        make(partial)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target

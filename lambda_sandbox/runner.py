@@ -28,10 +28,10 @@ from lambda_sandbox.limits import load_limits
 from lambda_sandbox.paths import default_state_dir
 from lambda_sandbox.service.environment_variables import AwsSide
 from lambda_sandbox.service.lambda_service import LambdaService
+from lambda_sandbox.types import Progress
 
 __all__ = ["Sandbox", "SandboxOptions", "SandboxThread", "default_state_dir", "new_session_id"]
 
-Progress = Callable[[str], None]
 T = TypeVar("T")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +19,15 @@ __all__ = [
     "InitOutcome",
     "Invocation",
     "InvocationResult",
+    "Progress",
+    "ProgressFraction",
     "ResponseStream",
 ]
+
+# Long work reports as it goes: a message ("installing requirements"), or a message and the
+# fraction done (tune, fit). A CLI shows them as rich progress, CI as plain lines.
+Progress = Callable[[str], None]
+ProgressFraction = Callable[[str, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,11 @@ class EnvironmentSpec:
     cpu_period_us: int = 100_000  # the CFS period the vCPU share is enforced over
     timeout_s: float = 3.0  # the function's Timeout (the service enforces it)
     config_generation: int = 0
+
+    @property
+    def cpu_quota_us(self) -> int:
+        """The CPU share as a CFS quota per `cpu_period_us` (the kernel's minimum is 1 ms)."""
+        return max(1000, int(self.vcpus * self.cpu_period_us))
 
 
 @dataclass(frozen=True, slots=True)

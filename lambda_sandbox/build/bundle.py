@@ -23,20 +23,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambda_sandbox.build.pip import run_pip
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.exceptions import BuildError, ConfigError
 from lambda_sandbox.limits import Limits, load_limits
-from lambda_sandbox.paths import cache_root, streaming_runtime_dir
+from lambda_sandbox.paths import COMPLETE, cache_root, cached_dir, streaming_runtime_dir
+from lambda_sandbox.types import Progress
 
 __all__ = ["Bundle", "build_bundle", "build_environment", "dir_size", "requirements_of"]
 
-Progress = Callable[[str], None]
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "tests")
 
 
@@ -97,13 +95,6 @@ def wheel_dir(build_env: dict[str, str]) -> Path:
     return cache_root() / "wheels" / hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _pip(args: list[str], env: dict[str, str] | None, config: FunctionConfig, what: str) -> None:
-    cmd = [sys.executable, "-m", "pip", *args[:1], "--quiet", "--disable-pip-version-check"]
-    proc = subprocess.run([*cmd, *args[1:]], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise BuildError(f"{config.name}: {what} failed:\n{proc.stderr[-2000:]}")
-
-
 def _install_deps(
     requirements: str, config: FunctionConfig, cache: Path, progress: Progress
 ) -> Path:
@@ -111,11 +102,8 @@ def _install_deps(
     env_text = "".join(f"\n{k}={v}" for k, v in sorted(build_env.items()))
     key = hashlib.sha256(f"{config.runtime}\n{requirements}{env_text}".encode()).hexdigest()[:16]
     target = cache / key
-    if (target / ".complete").exists():
+    if (target / COMPLETE).exists():
         return target
-    tmp = cache / f"{key}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     reqs = ["-r", str(config.code_dir / "requirements.txt")]
     source: list[str] = []
     if build_env:
@@ -129,15 +117,19 @@ def _install_deps(
         # --no-cache-dir: pip's own wheel cache is keyed by the sdist alone, so it could hand
         # back a wheel built earlier without these variables (tuned to this CPU)
         links = ["--no-cache-dir", "--wheel-dir", str(wheels), "--find-links", str(wheels)]
-        _pip(["wheel", *links, *reqs], {**os.environ, **build_env}, config, "pip wheel")
+        run_pip(
+            ["wheel", *links, *reqs],
+            env={**os.environ, **build_env},
+            what=f"{config.name}: pip wheel",
+        )
         source = ["--no-index", "--find-links", str(wheels)]
     progress(f"{config.name}: installing requirements (cached afterwards)")
-    target_args = ["--no-warn-script-location", "--target", str(tmp)]
-    _pip(["install", *target_args, *source, *reqs], None, config, "pip install")
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    (target / ".complete").touch()
-    return target
+
+    def install(into: Path) -> None:
+        target_args = ["--no-warn-script-location", "--target", str(into)]
+        run_pip(["install", *target_args, *source, *reqs], what=f"{config.name}: pip install")
+
+    return cached_dir(target, install)
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -200,7 +192,7 @@ def build_bundle(
         staging.parent.mkdir(parents=True, exist_ok=True)
         if deps is not None:
             _link_tree(deps, staging)
-            (staging / ".complete").unlink(missing_ok=True)
+            (staging / COMPLETE).unlink(missing_ok=True)
         shutil.copytree(config.code_dir, staging, dirs_exist_ok=True, ignore=_IGNORE)
         if streams(config):
             for name in STREAMING_FILES:

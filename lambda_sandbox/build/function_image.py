@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lambda_sandbox.build.lambda_platform import bundle_files
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.exceptions import BuildError
-from lambda_sandbox.build.lambda_platform import bundle_files
-from lambda_sandbox.paths import cache_root
+from lambda_sandbox.paths import cache_root, cached_file
+from lambda_sandbox.types import Progress
 
 __all__ = ["PLATFORM", "build_function_image", "context_tar", "generated_dockerfile"]
 
-Say = Callable[[str], None]
 PLATFORM = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}  # Lambda's name -> Docker's
 _MTIME = 315532800  # 1980-01-01: fixed, so the same files give the same build context
 
@@ -49,7 +48,15 @@ def context_tar(config: FunctionConfig, architecture: str, say: Any) -> Path:
     folder = cache_root() / "images"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{config.name}-{architecture}.tar"
-    tmp = path.with_suffix(".partial")
+    path.unlink(missing_ok=True)  # made anew each time: the files may have changed
+
+    def write(tmp: Path) -> None:
+        _write_context(tmp, config, files)
+
+    return cached_file(path, write)
+
+
+def _write_context(tmp: Path, config: FunctionConfig, files: dict[str, Path]) -> None:
     with tarfile.open(tmp, "w") as tar:
         dockerfile = generated_dockerfile(config.handler).encode()
         info = tarfile.TarInfo("Dockerfile")
@@ -62,12 +69,10 @@ def context_tar(config: FunctionConfig, architecture: str, say: Any) -> Path:
             info.mode = 0o755 if info.mode & 0o100 else 0o644  # readable by Lambda's user
             with open(src, "rb") as f:
                 tar.addfile(info, f)
-    tmp.replace(path)
-    return path
 
 
 def build_function_image(
-    client: Any, config: FunctionConfig, architecture: str, base: str, say: Say
+    client: Any, config: FunctionConfig, architecture: str, base: str, say: Progress
 ) -> str:
     """Build the function's image locally (tagged lambda-sandbox/fn-<name>:latest); its id."""
     import docker.errors

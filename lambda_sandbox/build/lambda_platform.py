@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from lambda_sandbox.build.bundle import _IGNORE, STREAMING_FILES, requirements_of, streams
+from lambda_sandbox.build.pip import run_pip
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.exceptions import BuildError
-from lambda_sandbox.paths import cache_root, streaming_runtime_dir
+from lambda_sandbox.paths import COMPLETE, cache_root, cached_dir, streaming_runtime_dir
+from lambda_sandbox.types import Progress
 
 __all__ = [
     "MACHINE", "RUNTIME_GLIBC", "bundle_files", "install_for_lambda", "walk_files",
     "wheel_platforms",
 ]  # fmt: skip
 
-Say = Callable[[str], None]
 STREAMING_DIR = streaming_runtime_dir()
 
 # Lambda's Python runtimes: the OS each runs on, and that OS's glibc. Source:
@@ -63,41 +60,33 @@ def wheel_platforms(runtime: str, architecture: str) -> list[str]:
 
 
 def install_for_lambda(
-    config: FunctionConfig, architecture: str, requirements: str, say: Say
+    config: FunctionConfig, architecture: str, requirements: str, say: Progress
 ) -> Path:
     platforms = wheel_platforms(config.runtime, architecture)
     python_version = config.runtime.removeprefix("python")
     key_src = "\n".join([config.runtime, architecture, *platforms, requirements])
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
     target = cache_root() / "promote" / "deps" / f"{config.runtime}-{architecture}-{key}"
-    if (target / ".complete").exists():
+    if (target / COMPLETE).exists():
         return target
     say(f"{config.name}: installing requirements for {config.runtime} on {architecture} (cached)")
-    tmp = target.with_name(target.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    cmd = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-warn-script-location", "--no-compile", "--target", str(tmp),
-        "--implementation", "cp", "--python-version", python_version, "--only-binary=:all:",
-        *[arg for tag in platforms for arg in ("--platform", tag)],
-        "-r", str(config.code_dir / "requirements.txt"),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        errors = "\n".join(ln for ln in proc.stderr.splitlines() if "is ignored" not in ln)
-        raise BuildError(
-            f"{config.name}: pip could not install the requirements for Lambda "
-            f"({config.runtime}, {architecture}, manylinux wheels only):\n{errors[-2000:]}\n"
-            "Every requirement needs a binary wheel for that platform: pin a version that "
+
+    def install(into: Path) -> None:
+        run_pip(
+            [
+                "install", "--no-warn-script-location", "--no-compile", "--target", str(into),
+                "--implementation", "cp", "--python-version", python_version,
+                "--only-binary=:all:", *[arg for tag in platforms for arg in ("--platform", tag)],
+                "-r", str(config.code_dir / "requirements.txt"),
+            ],
+            what=f"{config.name}: installing the requirements for Lambda ({config.runtime}, "
+            f"{architecture}, manylinux wheels only)",
+            hint="Every requirement needs a binary wheel for that platform: pin a version that "
             "publishes one, or build the function from a Dockerfile of its own (an image "
-            "package) that compiles it."
-        )
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    (target / ".complete").touch()
-    return target
+            "package) that compiles it.",
+        )  # fmt: skip
+
+    return cached_dir(target, install)
 
 
 def walk_files(root: Path, skip: set[str]) -> dict[str, Path]:
@@ -116,13 +105,13 @@ def walk_files(root: Path, skip: set[str]) -> dict[str, Path]:
 
 
 def bundle_files(
-    config: FunctionConfig, architecture: str, say: Say
+    config: FunctionConfig, architecture: str, say: Progress
 ) -> tuple[Path | None, dict[str, Path]]:
     """What goes into /var/task, by path there: the requirements installed for Lambda's
     platform (their folder, or None), the code, and the streaming wrapper when it streams."""
     requirements = requirements_of(config)
     deps = install_for_lambda(config, architecture, requirements, say) if requirements else None
-    files: dict[str, Path] = walk_files(deps, {".complete"}) if deps is not None else {}
+    files: dict[str, Path] = walk_files(deps, {COMPLETE}) if deps is not None else {}
     files.update(walk_files(config.code_dir, set()))
     if streams(config):
         files.update({name: STREAMING_DIR / name for name in STREAMING_FILES})

@@ -16,22 +16,20 @@ s3://$MODEL_BUCKET/$MODEL_KEY_PREFIX on the AWS side, where the handler fetches 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambda_sandbox.build.pip import run_pip
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.exceptions import BuildError, ConfigError
-from lambda_sandbox.paths import cache_root
+from lambda_sandbox.paths import COMPLETE, cache_root, cached_dir
+from lambda_sandbox.types import Progress
 
 __all__ = ["ModelSpec", "ensure_models", "model_spec", "upload_models"]
 
-Progress = Callable[[str], None]
 _SKIP = {"tests", "events", "__pycache__", ".pytest_cache"}
 
 
@@ -96,21 +94,21 @@ def _build_python(spec: ModelSpec, say: Progress) -> str:
         return sys.executable
     h = hashlib.sha256(reqs.read_bytes() + (nodeps.read_bytes() if nodeps.is_file() else b""))
     venv = cache_root() / "build-venvs" / h.hexdigest()[:16]
-    python = venv / "bin" / "python"
-    if (venv / ".complete").exists():
-        return str(python)
+    if (venv / COMPLETE).exists():
+        return str(venv / "bin" / "python")
     say(f"{spec.function}: creating the model build environment (cached afterwards)")
+    # a venv is not relocatable (its scripts name its folder): made in place, then marked
     shutil.rmtree(venv, ignore_errors=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    steps = [[sys.executable, "-m", "venv", str(venv)], [*pip, "-r", str(reqs)]]
+    proc = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"{spec.function}: python -m venv failed:\n{proc.stderr[-2000:]}")
+    python = str(venv / "bin" / "python")
+    what = f"{spec.function}: installing the model build requirements"
+    run_pip(["install", "-r", str(reqs)], python=python, what=what)
     if nodeps.is_file():
-        steps.append([*pip, "--no-deps", "-r", str(nodeps)])
-    for cmd in steps:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BuildError(f"{spec.function}: {' '.join(cmd[:4])} failed:\n{proc.stderr[-2000:]}")
-    (venv / ".complete").touch()
-    return str(python)
+        run_pip(["install", "--no-deps", "-r", str(nodeps)], python=python, what=what)
+    (venv / COMPLETE).touch()
+    return python
 
 
 def ensure_models(config: FunctionConfig, progress: Progress | None = None) -> Path | None:
@@ -124,9 +122,8 @@ def ensure_models(config: FunctionConfig, progress: Progress | None = None) -> P
         return target
     python = _build_python(spec, say)
     say(f"{spec.function}: building model artifacts with {spec.build_script.name}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
-    try:
+
+    def build(staging: Path) -> None:
         proc = subprocess.run(
             [python, str(spec.build_script), "--out", str(staging)],
             cwd=spec.folder,
@@ -138,13 +135,8 @@ def ensure_models(config: FunctionConfig, progress: Progress | None = None) -> P
         if not _complete(spec, staging):
             missing = [a for a in spec.artifacts if not (staging / a).is_file()]
             raise BuildError(f"{spec.function}: the build did not write {missing}")
-        if not _complete(spec, target):
-            staging.chmod(0o755)  # mkdtemp makes 0700; functions may run as another user
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+
+    return cached_dir(target, build)
 
 
 def upload_models(

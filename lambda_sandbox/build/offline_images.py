@@ -27,14 +27,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lambda_sandbox.build.pip import run_pip
+from lambda_sandbox.build.rie_binary import host_architecture, rie_binary
 from lambda_sandbox.exceptions import BuildError
 from lambda_sandbox.paths import cache_root, package_data
-from lambda_sandbox.build.rie_binary import host_architecture, rie_binary
+from lambda_sandbox.types import Progress
 
 __all__ = [
     "DEBIAN_IMAGE",
@@ -47,7 +49,6 @@ __all__ = [
     "lambda_base_image",
 ]
 
-Say = Callable[[str], None]
 # a source checkout (pyproject.toml beside the package), for the sandbox's own image
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DIR = package_data("docker")
@@ -151,7 +152,7 @@ def _exists(client: Any, name: str) -> Any | None:
         return None
 
 
-def _build(client: Any, context: Path, tag: str, say: Say, buildargs: dict[str, str]) -> None:
+def _build(client: Any, context: Path, tag: str, say: Progress, buildargs: dict[str, str]) -> None:
     """docker build, its steps shown as they run, its errors as BuildError."""
     say(f"docker build -t {tag}")
     log: list[str] = []
@@ -170,15 +171,8 @@ def _build(client: Any, context: Path, tag: str, say: Say, buildargs: dict[str, 
             say(f"  {tag}: {text.strip()}")
 
 
-def _pip(args: Iterable[str], python: str = sys.executable) -> None:
-    cmd = [python, "-m", "pip", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BuildError(f"{' '.join(cmd[:6])} ... failed:\n{proc.stderr[-2500:]}")
-
-
 # ----------------------------------------------------------------------------------- images
-def build_debian(client: Any, say: Say) -> None:
+def build_debian(client: Any, say: Progress) -> None:
     """debootstrap a minimal bookworm and `docker import` it."""
     if shutil.which("debootstrap") is None:
         raise BuildError(
@@ -205,7 +199,7 @@ def build_debian(client: Any, say: Say) -> None:
         client.api.import_image_from_file(str(tarball), repository=repo, tag=tag)
 
 
-def build_lambda_base(client: Any, say: Say, version: str = "3.12") -> str:
+def build_lambda_base(client: Any, say: Progress, version: str = "3.12") -> str:
     """The Lambda base stand-in for Python `version`; its name."""
     name = LAMBDA_BASE.format(version=version)
     interpreter = find_python(version)
@@ -221,14 +215,14 @@ def build_lambda_base(client: Any, say: Say, version: str = "3.12") -> str:
         say(f"staging CPython {version} from {interpreter} as /var/lang")
         PythonPrefix.of(interpreter).stage(ctx / "lang")
         say(f"installing awslambdaric and boto3 for CPython {version} ({machine}) as /var/runtime")
-        _pip([
-            "install", "--quiet", "--disable-pip-version-check", "--no-compile", "--target",
+        run_pip([
+            "install", "--no-compile", "--target",
             str(ctx / "runtime"), "--implementation", "cp", "--python-version", version,
             "--only-binary=:all:", "--platform", f"manylinux2014_{machine}",
             "--platform", f"manylinux_2_28_{machine}", "--platform", f"manylinux_2_17_{machine}",
             f"awslambdaric=={_installed_version('awslambdaric')}",
             f"boto3=={_installed_version('boto3')}",
-        ])  # fmt: skip
+        ], what=f"the runtime packages of {name}")  # fmt: skip
         shutil.copy2(rie_binary(arch), ctx / "aws-lambda-rie")
         for name_ in ("Dockerfile", "lambda-entrypoint.sh", "bootstrap"):
             shutil.copy2(DOCKER_DIR / "lambda-python" / name_, ctx / name_)
@@ -255,7 +249,7 @@ def _sources_digest() -> str:
 
 
 def _python_image(
-    client: Any, say: Say, *, name: str, folder: str, interpreter: str, wheels: list[str],
+    client: Any, say: Progress, *, name: str, folder: str, interpreter: str, wheels: list[str],
     extra: dict[str, str] | None = None, labels_digest: str | None = None,
 ) -> None:  # fmt: skip
     """An image of docker/<folder>: the interpreter staged as /opt/python (pip from its
@@ -266,8 +260,8 @@ def _python_image(
         say(f"staging CPython {prefix.version} from {interpreter}")
         prefix.stage(ctx / "python")
         say(f"collecting wheels for {name} (pip's cache makes this quick after the first time)")
-        _pip(["wheel", "--quiet", "--disable-pip-version-check", "--wheel-dir", str(ctx / "wheels"),
-              *wheels], python=interpreter)  # fmt: skip
+        run_pip(["wheel", "--wheel-dir", str(ctx / "wheels"), *wheels], python=interpreter,
+                what=f"the wheels of {name}", tail=2500)  # fmt: skip
         for path in (DOCKER_DIR / folder).iterdir():
             shutil.copy2(path, ctx / path.name)
         for file, text in (extra or {}).items():
@@ -284,7 +278,7 @@ def _python_image(
         _build(client, ctx, name, say, {"BASE": DEBIAN_IMAGE})
 
 
-def build_sandbox_image(client: Any, say: Say) -> None:
+def build_sandbox_image(client: Any, say: Progress) -> None:
     if not (ROOT / "pyproject.toml").is_file():
         raise BuildError(
             "the sandbox image is built from a source checkout of lambda-sandbox (its wheel); "
@@ -308,7 +302,7 @@ def localstack_requirements() -> str:
     return (DOCKER_DIR / "localstack" / "requirements.txt").read_text()
 
 
-def build_localstack_image(client: Any, say: Say) -> None:
+def build_localstack_image(client: Any, say: Progress) -> None:
     interpreter = os.environ.get("SANDBOX_LOCALSTACK_PYTHON") or find_python("3.13")
     if interpreter is None:
         raise BuildError("LocalStack 4.14 needs CPython 3.13+: set SANDBOX_LOCALSTACK_PYTHON")
@@ -320,7 +314,7 @@ def build_localstack_image(client: Any, say: Say) -> None:
 
 
 def build_images(
-    which: Iterable[str] = IMAGES, *, rebuild: Iterable[str] = (), say: Say | None = None,
+    which: Iterable[str] = IMAGES, *, rebuild: Iterable[str] = (), say: Progress | None = None,
     python_versions: Iterable[str] = ("3.12",),
 ) -> list[str]:  # fmt: skip
     """Build the named images that are missing (or in `rebuild`); their names."""

@@ -9,13 +9,11 @@ image puts it at /usr/local/bin/aws-lambda-rie, where AWS's base images have it.
 from __future__ import annotations
 
 import platform
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
-from lambda_sandbox.exceptions import BuildError
-from lambda_sandbox.paths import cache_root
+from lambda_sandbox.build.pip import run_pip
+from lambda_sandbox.paths import cache_root, cached_file
 
 __all__ = ["SAM_CLI", "host_architecture", "rie_binary"]
 
@@ -33,25 +31,15 @@ def rie_binary(architecture: str | None = None) -> Path:
     binary = cache / f"aws-lambda-rie-{arch}"
     if binary.exists():
         return binary
-    cache.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--quiet",
-        "--no-deps",
-        SAM_CLI,
-        "-d",
-        str(cache),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BuildError(f"could not download {SAM_CLI} for the RIE binary:\n{proc.stderr[-1500:]}")
+    run_pip(
+        ["download", "--no-deps", SAM_CLI, "-d", str(cache)],
+        what=f"downloading {SAM_CLI} for the RIE binary",
+    )
     wheel = next(cache.glob("aws_sam_cli-*.whl"))
-    tmp = binary.with_suffix(".partial")
-    with zipfile.ZipFile(wheel) as zf:
-        tmp.write_bytes(zf.read(f"samcli/local/rapid/aws-lambda-rie-{arch}"))
-    tmp.chmod(0o755)
-    tmp.replace(binary)
-    return binary
+
+    def extract(partial: Path) -> None:
+        with zipfile.ZipFile(wheel) as zf:
+            partial.write_bytes(zf.read(f"samcli/local/rapid/aws-lambda-rie-{arch}"))
+        partial.chmod(0o755)
+
+    return cached_file(binary, extract)

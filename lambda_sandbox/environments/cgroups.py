@@ -117,9 +117,9 @@ class CgroupDriver(ABC):
         session: str,
         env_id: str,
         memory_bytes: int,
-        vcpus: float,
-        pids_max: int,
+        cpu_quota_us: int,
         cpu_period_us: int,
+        pids_max: int,
     ) -> Cgroup: ...
 
     @abstractmethod
@@ -177,9 +177,9 @@ class CgroupV1Driver(CgroupDriver):
         session: str,
         env_id: str,
         memory_bytes: int,
-        vcpus: float,
-        pids_max: int,
+        cpu_quota_us: int,
         cpu_period_us: int,
+        pids_max: int,
     ) -> Cgroup:
         dirs = {c: base / ROOT_NAME / session / env_id for c, base in self.bases.items()}
         try:
@@ -193,7 +193,7 @@ class CgroupV1Driver(CgroupDriver):
             _write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))  # no swap escape
         cpu = dirs["cpu"]
         _write(cpu / "cpu.cfs_period_us", str(cpu_period_us))
-        _write(cpu / "cpu.cfs_quota_us", str(max(1000, int(vcpus * cpu_period_us))))
+        _write(cpu / "cpu.cfs_quota_us", str(cpu_quota_us))
         if "pids" in dirs:
             _write(dirs["pids"] / "pids.max", str(pids_max))
         return _V1Group(dirs)
@@ -267,9 +267,9 @@ class CgroupV2Driver(CgroupDriver):
         session: str,
         env_id: str,
         memory_bytes: int,
-        vcpus: float,
-        pids_max: int,
+        cpu_quota_us: int,
         cpu_period_us: int,
+        pids_max: int,
     ) -> Cgroup:
         root = self.base / ROOT_NAME
         session_dir = root / session
@@ -285,7 +285,7 @@ class CgroupV2Driver(CgroupDriver):
         _write(path / "memory.max", str(memory_bytes))
         if (path / "memory.swap.max").exists():
             _write(path / "memory.swap.max", "0")
-        _write(path / "cpu.max", f"{max(1000, int(vcpus * cpu_period_us))} {cpu_period_us}")
+        _write(path / "cpu.max", f"{cpu_quota_us} {cpu_period_us}")
         _write(path / "pids.max", str(pids_max))
         return _V2Group(path)
 

@@ -361,7 +361,7 @@ class DockerBackend(Backend):
             "mem_limit": memory,
             "memswap_limit": memory,  # no swap: past MemorySize the runtime is killed
             "cpu_period": spec.cpu_period_us,
-            "cpu_quota": max(1000, int(spec.vcpus * spec.cpu_period_us)),
+            "cpu_quota": spec.cpu_quota_us,
             "pids_limit": spec.pids_max,
             "ulimits": [docker.types.Ulimit(name="nofile", soft=spec.nofile, hard=spec.nofile)],
             "read_only": True,

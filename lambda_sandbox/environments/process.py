@@ -327,9 +327,9 @@ class ProcessBackend(Backend):
                 self.session,
                 env_id,
                 spec.memory_mb << 20,
-                spec.vcpus,
-                spec.pids_max,
+                spec.cpu_quota_us,
                 spec.cpu_period_us,
+                spec.pids_max,
             )
         channel = RuntimeChannel(env_id, self.max_response_bytes, self.max_stream_bytes)
         address = await self.runtime_server.open(channel)

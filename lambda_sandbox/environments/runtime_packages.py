@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 from lambda_sandbox.exceptions import BackendError
+from lambda_sandbox.paths import cached_dir
 
 __all__ = ["RUNTIME_DISTRIBUTIONS", "build_runtime_layer"]
 
@@ -77,8 +78,24 @@ def build_runtime_layer(parent: Path) -> Path:
     tops = sorted({top for dist in dists for top in _top_level(dist) if top.exists()})
     key = "\n".join([*(f"{d.metadata['Name']}=={d.version}" for d in dists), *map(str, tops)])
     target = parent / f"runtime-packages-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-    if (target / ".complete").exists():
-        return target
+
+    def link(staging: Path) -> None:
+        for top in tops:
+            if top.is_dir():
+                ignore = shutil.ignore_patterns("__pycache__")
+                shutil.copytree(top, staging / top.name, copy_function=_link_or_copy, ignore=ignore)
+            else:
+                _link_or_copy(str(top), str(staging / top.name))
+        if not (staging / "awslambdaric").exists():
+            raise BackendError("awslambdaric is not installed: pip install awslambdaric")
+        for path in staging.rglob("*"):  # readable by the function's user
+            if path.is_dir():
+                path.chmod(0o755)
+
+    try:
+        return cached_dir(target, link)
+    except OSError as exc:
+        raise BackendError(f"cannot build the runtime packages in {parent}: {exc}") from exc
     staging = parent / f".{target.name}.{os.getpid()}"
     try:
         shutil.rmtree(staging, ignore_errors=True)

@@ -18,7 +18,6 @@ matplotlib is imported only when charts are drawn (Agg backend, no display neede
 from __future__ import annotations
 
 import argparse
-import base64
 import html
 import sys
 from collections.abc import Sequence
@@ -30,7 +29,6 @@ from lambda_sandbox.reports.bench_tables import architecture_notes, build_tables
 from lambda_sandbox.reports.tables import Table, html_page, img_tag
 
 __all__ = ["build_tables", "main", "render_html", "render_markdown", "write_report"]
-
 
 
 # the documents ---------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,10 @@ from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.exceptions import ConfigError
 from lambda_sandbox.limits import Limits, load_limits
 from lambda_sandbox.reports.tables import Table
+from lambda_sandbox.types import ProgressFraction
 
 __all__ = ["FitResult", "FitRow", "FitSpec", "fit", "fit_spec", "render_markdown", "rich_tables"]
 
-Progress = Callable[[str, float], None]
 MB = 1024 * 1024  # Lambda's MB are MiB
 
 
@@ -187,7 +186,7 @@ def fit(
     memory_mb: int | None = None,
     invokes: int = 3,
     project_dir: Path | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFraction | None = None,
 ) -> FitResult:
     """Measure every variant of `config`'s Fit section in a throwaway sandbox."""
     import boto3

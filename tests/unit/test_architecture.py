@@ -157,6 +157,8 @@ def test_types_exports_are_pinned() -> None:
         "InitOutcome",
         "Invocation",
         "InvocationResult",
+        "Progress",
+        "ProgressFraction",
         "ResponseStream",
     ]
 

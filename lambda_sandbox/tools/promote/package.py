@@ -14,7 +14,6 @@ import hashlib
 import os
 import shutil
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +22,10 @@ from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.limits import Limits, load_limits
 from lambda_sandbox.paths import cache_root
 from lambda_sandbox.tools.promote.errors import PromoteError
+from lambda_sandbox.types import Progress
 
 __all__ = ["ZipPackage", "build_zip", "bundle_files", "package_limits", "wheel_platforms"]
 
-Say = Callable[[str], None]
 MIB = 1024 * 1024  # Lambda's "MB" in its quotas are MiB
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # zip's earliest time: fixed, so the bytes are reproducible
 
@@ -85,7 +84,7 @@ def build_zip(
     architecture: str | None = None,
     *,
     limits: Limits | None = None,
-    progress: Say | None = None,
+    progress: Progress | None = None,
 ) -> ZipPackage:
     """The function's zip for Lambda (cached by content); refused over 250 MB unzipped."""
     say = progress or (lambda _m: None)

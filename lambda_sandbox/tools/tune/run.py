@@ -67,10 +67,10 @@ from lambda_sandbox.tools.tune.power_tuning import (
     choose_power,
     tier_stats,
 )
+from lambda_sandbox.types import ProgressFraction
 
-__all__ = ["Progress", "tune"]
+__all__ = ["tune"]
 
-Progress = Callable[[str, float], None]
 UPDATE_WAIT_S = 60.0  # how long to wait for LastUpdateStatus to leave InProgress
 
 
@@ -106,7 +106,7 @@ def tune(
     strategy: str = "cost",
     balanced_weight: float = DEFAULT_BALANCED_WEIGHT,
     parallel: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressFraction | None = None,
     arch: str | None = None,
     *,
     discard_top_bottom: float = DISCARD_TOP_BOTTOM,

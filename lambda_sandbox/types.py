@@ -1,4 +1,4 @@
-"""Messages passed between the layers. A leaf module: it imports nothing of the sandbox.
+"""Messages passed between the layers. A leaf module: it imports only the error types.
 
 The service hands an `EnvironmentSpec` to a backend to start one execution environment and
 `Invocation`s to run in it; the environment answers with an `InitOutcome` once and an
@@ -12,6 +12,8 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from lambda_sandbox.exceptions import FunctionErrorType
 
 __all__ = [
     "Enforcement",
@@ -127,10 +129,10 @@ class ResponseStream:
         self.size += len(data)
         if self.size > self.max_bytes:
             self.finish(
-                "Function.ResponseSizeTooLarge",
+                FunctionErrorType.RESPONSE_TOO_LARGE,
                 json.dumps(
                     {
-                        "errorType": "Function.ResponseSizeTooLarge",
+                        "errorType": FunctionErrorType.RESPONSE_TOO_LARGE,
                         "errorMessage": "Response payload size exceeded maximum allowed "
                         f"payload size ({self.max_bytes} bytes).",
                     }

@@ -34,6 +34,7 @@ from typing import Any
 
 from lambda_sandbox.build.pip import run_pip
 from lambda_sandbox.build.rie_binary import host_architecture, rie_binary
+from lambda_sandbox.docker_engine import connect, engine_errors
 from lambda_sandbox.exceptions import BuildError
 from lambda_sandbox.paths import cache_root, package_data
 from lambda_sandbox.types import Progress
@@ -131,16 +132,7 @@ class PythonPrefix:
 
 # --------------------------------------------------------------------------------- engine
 def docker_client() -> Any:
-    import docker
-
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:
-        raise BuildError(
-            f"no Docker engine ({exc}): start one (as root: `dockerd &`) or set DOCKER_HOST"
-        ) from exc
-    return client
+    return connect(BuildError, "building the offline images")
 
 
 def _exists(client: Any, name: str) -> Any | None:
@@ -294,7 +286,7 @@ def build_sandbox_image(client: Any, say: Progress) -> None:
         wheels=[str(ROOT)], labels_digest=digest,
     )  # fmt: skip
     if existing is not None:  # the previous build, untagged now: ~900 MB each
-        with contextlib.suppress(Exception):  # still used by a container
+        with contextlib.suppress(*engine_errors()):  # still used by a container
             client.images.remove(existing.id)
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import aiohttp
 
+from lambda_sandbox.docker_engine import connect, engine_errors
 from lambda_sandbox.environments.base import Backend, Environment, exit_message
 from lambda_sandbox.environments.tmp_storage import TmpStorage, loop_mount_available, prepare_tmp
 from lambda_sandbox.exceptions import BackendError, FunctionErrorType
@@ -116,7 +117,7 @@ class DockerEnvironment(Environment):
                 *lines, buffer = buffer.split(b"\n")
                 for raw in lines:
                     self._line(raw.decode(errors="replace").rstrip("\r"))
-        except Exception:  # the container is gone; its end is reported below
+        except engine_errors():  # the container is gone; its end is reported below
             pass
         if buffer:
             self._line(buffer.decode(errors="replace"))
@@ -124,7 +125,7 @@ class DockerEnvironment(Environment):
         code: int | None = None
         try:
             code = int(self.container.wait(timeout=5).get("StatusCode", 0))
-        except Exception:  # removed meanwhile: killed by the sandbox
+        except engine_errors():  # removed meanwhile: killed by the sandbox
             code = -9
         if not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._mark_exited, code)
@@ -254,7 +255,7 @@ def _result(body: bytes, status: int, request_id: str) -> InvocationResult:
     if is_doc and (doc.get("requestId") in (request_id, None) or "stackTrace" in doc):
         error_type = str(doc["errorType"])
         return InvocationResult(
-            body, error_type=error_type, fatal=error_type == "Runtime.ExitError"
+            body, error_type=error_type, fatal=error_type == FunctionErrorType.EXIT
         )
     return InvocationResult(body)
 
@@ -319,7 +320,10 @@ class DockerBackend(Backend):
 
     async def open(self) -> None:
         self.client = await asyncio.to_thread(_docker_client)
-        info = await asyncio.to_thread(self.client.info)
+        try:
+            info = await asyncio.to_thread(self.client.info)
+        except engine_errors() as exc:
+            raise BackendError(f"the Docker engine does not answer: {exc}") from exc
         self._cgroup = f"docker (cgroup v{info.get('CgroupVersion', '1')})"
         local = os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
         if (
@@ -345,8 +349,13 @@ class DockerBackend(Backend):
         if image is None:
             raise BackendError(f"no image was built for {spec.function_name}")
         container = await asyncio.to_thread(self._run, env_id, spec, image)
+        try:
+            address = await asyncio.to_thread(self._address, container)
+        except engine_errors() as exc:  # it died at once, or the engine went away
+            await asyncio.to_thread(self.remove, container)
+            raise BackendError(f"{spec.function_name}: the container did not start: {exc}") from exc
         env = DockerEnvironment(env_id, spec, self, container)
-        env.address = await asyncio.to_thread(self._address, container)
+        env.address = address
         return env
 
     def _run(self, env_id: str, spec: EnvironmentSpec, image: str) -> Any:
@@ -381,7 +390,7 @@ class DockerBackend(Backend):
             kwargs["tmpfs"] = {"/tmp": f"size={spec.ephemeral_mb}m,mode=1777"}
         try:
             container = self.client.containers.run(**kwargs)
-        except Exception as exc:
+        except engine_errors() as exc:
             if mount is not None:
                 _unmount(*mount)
             raise BackendError(f"{spec.function_name}: could not start a container: {exc}") from exc
@@ -428,14 +437,14 @@ class DockerBackend(Backend):
         """The engine's figure, when the cgroup files are not visible from here."""
         try:
             stats = container.stats(stream=False, one_shot=True)
-        except Exception:  # gone, or an engine without one-shot stats
+        except engine_errors():  # gone, or an engine without one-shot stats
             return None
         memory = stats.get("memory_stats") or {}
         peak = memory.get("max_usage") or memory.get("usage")
         return int(peak) if peak else None
 
     def remove(self, container: Any) -> None:
-        with contextlib.suppress(Exception):  # already gone
+        with contextlib.suppress(*engine_errors()):  # already gone
             container.remove(force=True)
         mount = self._tmp_mounts.pop(str(container.id), None)
         if mount is not None:
@@ -443,11 +452,14 @@ class DockerBackend(Backend):
 
     async def close(self) -> None:
         if self.client is not None:
-            leftovers = await asyncio.to_thread(
-                self.client.containers.list,
-                all=True,
-                filters={"label": f"lambda-sandbox.session={self.session}"},
-            )
+            try:
+                leftovers = await asyncio.to_thread(
+                    self.client.containers.list,
+                    all=True,
+                    filters={"label": f"lambda-sandbox.session={self.session}"},
+                )
+            except engine_errors():  # the engine went away: nothing left to remove there
+                leftovers = []
             for container in leftovers:
                 await asyncio.to_thread(self.remove, container)
             await asyncio.to_thread(self.client.close)
@@ -496,13 +508,4 @@ def _unmount(target: Path, storage: TmpStorage) -> None:
 
 
 def _docker_client() -> Any:
-    import docker
-
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:
-        raise BackendError(
-            f"the docker backend needs a Docker engine ({exc}): start one, or set DOCKER_HOST"
-        ) from exc
-    return client
+    return connect(BackendError, "the docker backend")

@@ -321,27 +321,29 @@ class ProcessBackend(Backend):
         storage = await asyncio.to_thread(
             prepare_tmp, workdir, spec.ephemeral_mb, owner, self._loop_tmp
         )
-        cgroup = None
-        if self._cgroups is not None:
-            cgroup = self._cgroups.create(
-                self.session,
-                env_id,
-                spec.memory_mb << 20,
-                spec.cpu_quota_us,
-                spec.cpu_period_us,
-                spec.pids_max,
-            )
-        channel = RuntimeChannel(env_id, self.max_response_bytes, self.max_stream_bytes)
-        address = await self.runtime_server.open(channel)
-        env = ProcessEnvironment(env_id, spec, self, channel, address, cgroup, storage)
-        cmd = self._command(spec, cgroup, storage, user, workdir)
-        variables = dict(spec.environment)
-        variables["AWS_LAMBDA_RUNTIME_API"] = address
-        variables["PYTHONPATH"] = f"{spec.bundle_dir}:{self._layer}"
-        if storage.image is None:
-            variables["TMPDIR"] = str(storage.directory / "tmp")
-        read_fd, write_fd = os.pipe()
-        try:
+        cgroup: Cgroup | None = None
+        address: str | None = None
+        read_fd = write_fd = -1
+        try:  # every step's resource is released when a later step fails
+            if self._cgroups is not None:
+                cgroup = self._cgroups.create(
+                    self.session,
+                    env_id,
+                    spec.memory_mb << 20,
+                    spec.cpu_quota_us,
+                    spec.cpu_period_us,
+                    spec.pids_max,
+                )
+            channel = RuntimeChannel(env_id, self.max_response_bytes, self.max_stream_bytes)
+            address = await self.runtime_server.open(channel)
+            env = ProcessEnvironment(env_id, spec, self, channel, address, cgroup, storage)
+            cmd = self._command(spec, cgroup, storage, user, workdir)
+            variables = dict(spec.environment)
+            variables["AWS_LAMBDA_RUNTIME_API"] = address
+            variables["PYTHONPATH"] = f"{spec.bundle_dir}:{self._layer}"
+            if storage.image is None:
+                variables["TMPDIR"] = str(storage.directory / "tmp")
+            read_fd, write_fd = os.pipe()
             env.started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
@@ -352,13 +354,17 @@ class ProcessBackend(Backend):
                 cwd=spec.bundle_dir,
                 start_new_session=True,
             )
-        except OSError as exc:
-            os.close(read_fd)
-            os.close(write_fd)
-            await self.runtime_server.close(address)
+        except (OSError, BackendError) as exc:
+            for fd in (read_fd, write_fd):
+                if fd >= 0:
+                    os.close(fd)
+            if address is not None:
+                await self.runtime_server.close(address)
             if cgroup is not None:
                 cgroup.remove()
             storage.cleanup()
+            if isinstance(exc, BackendError):
+                raise
             raise BackendError(f"cannot start the runtime of {spec.function_name}: {exc}") from exc
         os.close(write_fd)
         env._proc = proc

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from lambda_sandbox.exceptions import FunctionErrorType
 from lambda_sandbox.runtime_api.channel import RuntimeChannel
 from lambda_sandbox.types import Invocation, ResponseStream
 
@@ -68,10 +69,10 @@ def invocation_response(
         body = {
             "errorMessage": "Response payload size exceeded maximum allowed payload size "
             f"({limit} bytes).",
-            "errorType": "Function.ResponseSizeTooLarge",
+            "errorType": FunctionErrorType.RESPONSE_TOO_LARGE,
         }
         # the runtime client gives up on a 413: the environment is replaced
-        channel.fail("Function.ResponseSizeTooLarge", json.dumps(body).encode(), fatal=True)
+        channel.fail(FunctionErrorType.RESPONSE_TOO_LARGE, json.dumps(body).encode(), fatal=True)
         return _error(reply, 413, "RequestEntityTooLarge", message)
     channel.respond(request.body)
     # The waiting invoke answers its caller before this 202 goes out: the caller is the one
@@ -144,7 +145,7 @@ def _error_type(request: Request) -> str:
     try:
         parsed = json.loads(request.body or b"{}")
     except ValueError:
-        return "Runtime.Unknown"
+        return FunctionErrorType.UNKNOWN
     if isinstance(parsed, dict) and isinstance(parsed.get("errorType"), str):
         return parsed["errorType"]
-    return "Runtime.Unknown"
+    return FunctionErrorType.UNKNOWN

@@ -1,8 +1,9 @@
 """The package's shape, as DESIGN.md section 3 draws it, checked from the source.
 
 - layers: faces -> service -> environments -> runtime_api, imports only pointing down;
-- leaves (types, exceptions, paths, log_lines, limits, cost, config) import only leaves, and
-  types, exceptions, paths and log_lines nothing of the package at all;
+- leaves (types, exceptions, paths, log_lines, limits, cost, config, docker_engine) import only
+  leaves, and
+  exceptions, paths and log_lines nothing of the package at all (types: only the error types);
 - build/ imports only leaves (and itself); tools/ and reports/ never import a layer;
 - no import cycle between modules (every import counts: top level, in functions, and under
   TYPE_CHECKING);
@@ -22,8 +23,8 @@ import lambda_sandbox.types
 ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "lambda_sandbox"
 LAYERS = ["faces", "service", "environments", "runtime_api"]  # top to bottom
-PURE_LEAVES = {"types", "exceptions", "paths", "log_lines"}
-LEAVES = PURE_LEAVES | {"limits", "cost", "config"}
+PURE_LEAVES = {"exceptions", "paths", "log_lines"}
+LEAVES = PURE_LEAVES | {"types", "limits", "cost", "config", "docker_engine"}
 MAX_LINES = 600
 
 
@@ -78,6 +79,10 @@ def test_leaves_import_only_leaves() -> None:
             assert top(module) in LEAVES, f"{name} (a leaf) imports {module}"
             if top(name) in PURE_LEAVES:
                 raise AssertionError(f"{name} must import nothing of the package: {module}")
+
+
+def test_types_import_only_the_error_types() -> None:
+    assert imports_of(MODULES["lambda_sandbox.types"]) == {"lambda_sandbox.exceptions"}
 
 
 def test_build_imports_leaves_only() -> None:

@@ -124,6 +124,8 @@ def main() -> None:
         module_name, function_name = handler_name.rsplit(".", 1)
         handler = getattr(importlib.import_module(module_name), function_name)
     except Exception as exc:
+        # the function-side runtime imports nothing of the sandbox: these are
+        # lambda_sandbox.exceptions.FunctionErrorType's IMPORT_MODULE and HANDLER_NOT_FOUND
         error_type = (
             "Runtime.ImportModuleError"
             if isinstance(exc, ImportError)

@@ -116,7 +116,7 @@ def test_cli_fit_of_a_function_without_variants_is_a_clear_error() -> None:
 
     from lambda_sandbox.cli import main
 
-    functions = Path(__file__).parents[2] / "functions"
+    functions = Path(__file__).parents[3] / "functions"
     out = CliRunner().invoke(main, ["fit", "hello", "--functions", str(functions)])
     assert out.exit_code == 1
     assert "declares no Fit (Event, Select, Variants)" in " ".join(out.output.split())

@@ -78,6 +78,57 @@ def probe_client(probe_sandbox: SandboxThread) -> Any:
     return make_lambda_client(probe_sandbox.url)
 
 
+# the probes the docker backend serves (its fidelity tests are the process backend's)
+DOCKER_PROBES = ["probe", "probe-mem", "probe-cpu", "probe-cpu-1769", "probe-tmp", "probe-timeout"]
+
+
+@pytest.fixture(scope="session")
+def docker_sandbox() -> Iterator[SandboxThread]:
+    """The probes on the docker backend: a container of each function's image per
+    environment, the real RIE inside (the first run on a machine builds the offline images)."""
+    options = SandboxOptions(
+        functions_dir=HERE / "functions",
+        only=DOCKER_PROBES,
+        port=0,
+        project_dir=HERE.parent,
+        backend="docker",
+    )
+    thread = SandboxThread(options).start(timeout_s=900)
+    try:
+        yield thread
+    finally:
+        thread.stop()
+    import docker
+
+    client = docker.from_env()
+    session = thread.sandbox.session
+    left = client.containers.list(all=True, filters={"label": f"lambda-sandbox.session={session}"})
+    client.close()
+    assert left == [], "every container of the session is removed when the sandbox stops"
+
+
+@pytest.fixture(scope="session")
+def docker_client(docker_sandbox: SandboxThread) -> Any:
+    return make_lambda_client(docker_sandbox.url)
+
+
+BACKENDS = [
+    pytest.param("process", id="process"),
+    pytest.param("docker", id="docker", marks=[pytest.mark.docker, pytest.mark.timeout(900)]),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """A fidelity test runs once per backend: the service in front of both is the same."""
+    return str(request.param)
+
+
+@pytest.fixture
+def backend_client(backend: str, request: pytest.FixtureRequest) -> Any:
+    return request.getfixturevalue("probe_client" if backend == "process" else "docker_client")
+
+
 def log_of(response: dict[str, Any]) -> str:
     return base64.b64decode(response["LogResult"]).decode()
 

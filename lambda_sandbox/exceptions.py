@@ -107,7 +107,6 @@ class ThrottleReason:
 
     RESERVED = "ReservedFunctionConcurrentInvocationLimitExceeded"
     ACCOUNT = "ConcurrentInvocationLimitExceeded"
-    RATE = "CallerRateLimitExceeded"
 
 
 class TooManyRequestsException(LambdaAPIError):

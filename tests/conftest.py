@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from lambda_sandbox.log_lines import Report
 from lambda_sandbox.pytest_plugin import make_lambda_client
 from lambda_sandbox.runner import SandboxOptions, SandboxThread
 
@@ -133,15 +134,12 @@ def log_of(response: dict[str, Any]) -> str:
     return base64.b64decode(response["LogResult"]).decode()
 
 
-def report_fields(log: str) -> dict[str, str]:
-    """The fields of the REPORT line of a LogResult, e.g. {"Duration": "1.23 ms", ...}."""
-    line = next(ln for ln in log.splitlines() if ln.startswith("REPORT RequestId: "))
-    fields = {}
-    for part in line.split("\t"):
-        if part:
-            key, _, value = part.partition(": ")
-            fields[key.removeprefix("REPORT ")] = value
-    return fields
+def report_of(log: str) -> Report:
+    """The REPORT line of a LogResult (its format is checked on its own, by a regex of the
+    fidelity tests)."""
+    report = Report.parse(log)
+    assert report is not None, f"no REPORT line in:\n{log}"
+    return report
 
 
 def invoke(client: Any, name: str, event: dict[str, Any]) -> tuple[dict[str, Any], Any, str]:

@@ -44,7 +44,6 @@ class Bundle:
     path: Path
     size_bytes: int
     limit_bytes: int
-    deps_cached: bool
 
     @property
     def over_limit(self) -> bool:
@@ -184,7 +183,7 @@ def build_bundle(
     bundle = build_root / config.name / _code_digest(config.code_dir, deps.name if deps else "")
     limit = lim.q("package", "unzipped_mb") * 1024 * 1024
     if (bundle / ".sandbox-bundle").exists():
-        return Bundle(config.name, bundle, dir_size(bundle), limit, deps is not None)
+        return Bundle(config.name, bundle, dir_size(bundle), limit)
     say(f"{config.name}: assembling bundle")
     staging = bundle.with_name(f".{bundle.name}.{os.getpid()}")
     try:
@@ -207,4 +206,4 @@ def build_bundle(
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise BuildError(f"{config.name}: cannot assemble the bundle in {bundle}: {exc}") from exc
-    return Bundle(config.name, bundle, dir_size(bundle), limit, deps is not None)
+    return Bundle(config.name, bundle, dir_size(bundle), limit)

@@ -25,7 +25,13 @@ from lambda_sandbox.exceptions import BuildError
 from lambda_sandbox.paths import cache_root, cached_file
 from lambda_sandbox.types import Progress
 
-__all__ = ["PLATFORM", "build_function_image", "context_tar", "generated_dockerfile"]
+__all__ = [
+    "PLATFORM",
+    "build_arguments",
+    "build_function_image",
+    "context_tar",
+    "generated_dockerfile",
+]
 
 PLATFORM = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}  # Lambda's name -> Docker's
 _MTIME = 315532800  # 1980-01-01: fixed, so the same files give the same build context
@@ -71,6 +77,25 @@ def _write_context(tmp: Path, config: FunctionConfig, files: dict[str, Path]) ->
                 tar.addfile(info, f)
 
 
+def build_arguments(
+    config: FunctionConfig, base: str, *, platform: str | None = None, tag: str | None = None
+) -> dict[str, Any]:
+    """The Docker SDK's `images.build` arguments for a function's image: FROM `base` (the
+    BASE build argument), never pulled, labelled with the function."""
+    args: dict[str, Any] = {
+        "buildargs": {"BASE": base},
+        "rm": True,
+        "forcerm": True,
+        "pull": False,
+        "labels": {"lambda-sandbox.function": config.name},
+    }
+    if platform is not None:
+        args["platform"] = platform
+    if tag is not None:
+        args["tag"] = tag
+    return args
+
+
 def build_function_image(
     client: Any, config: FunctionConfig, architecture: str, base: str, say: Progress
 ) -> str:
@@ -78,14 +103,7 @@ def build_function_image(
     import docker.errors
 
     tag = f"lambda-sandbox/fn-{config.name.lower()}:latest"
-    args: dict[str, Any] = {
-        "buildargs": {"BASE": base},
-        "rm": True,
-        "forcerm": True,
-        "pull": False,
-        "tag": tag,
-        "labels": {"lambda-sandbox.function": config.name},
-    }
+    args = build_arguments(config, base, tag=tag)
     own = config.folder / "Dockerfile"
     say(f"{config.name}: building its image FROM {base}")
     try:

@@ -85,6 +85,25 @@ def _rmdir(path: Path) -> bool:
     return True
 
 
+def _reap_root(root: Path, is_alive: Callable[[str], bool], kill: bool) -> int:
+    """Kill (when `kill`) and remove the environment groups of dead sessions under `root`
+    (lambda-sandbox/<session>/<env>); returns how many environment groups were removed."""
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for session_dir in root.iterdir():
+        if not session_dir.is_dir() or is_alive(session_dir.name):
+            continue
+        for env_dir in session_dir.iterdir():
+            if env_dir.is_dir():
+                if kill:
+                    _kill_loop(env_dir / "cgroup.procs")
+                _rmdir(env_dir)
+                removed += 1
+        _rmdir(session_dir)
+    return removed
+
+
 class Cgroup(ABC):
     """One environment's control group."""
 
@@ -201,19 +220,9 @@ class CgroupV1Driver(CgroupDriver):
     def reap_stale(self, is_alive: Callable[[str], bool]) -> int:
         removed = 0
         for controller, base in self.bases.items():
-            root = base / ROOT_NAME
-            if not root.is_dir():
-                continue
-            for session_dir in root.iterdir():
-                if not session_dir.is_dir() or is_alive(session_dir.name):
-                    continue
-                for env_dir in session_dir.iterdir():
-                    if env_dir.is_dir():
-                        if controller == "memory":
-                            _kill_loop(env_dir / "cgroup.procs")
-                        _rmdir(env_dir)
-                        removed += controller == "memory"
-                _rmdir(session_dir)
+            # the processes are in every hierarchy: killing them through one is enough
+            count = _reap_root(base / ROOT_NAME, is_alive, kill=controller == "memory")
+            removed += count if controller == "memory" else 0
         return removed
 
 
@@ -290,20 +299,7 @@ class CgroupV2Driver(CgroupDriver):
         return _V2Group(path)
 
     def reap_stale(self, is_alive: Callable[[str], bool]) -> int:
-        root = self.base / ROOT_NAME
-        removed = 0
-        if not root.is_dir():
-            return 0
-        for session_dir in root.iterdir():
-            if not session_dir.is_dir() or is_alive(session_dir.name):
-                continue
-            for env_dir in session_dir.iterdir():
-                if env_dir.is_dir():
-                    _kill_loop(env_dir / "cgroup.procs")
-                    _rmdir(env_dir)
-                    removed += 1
-            _rmdir(session_dir)
-        return removed
+        return _reap_root(self.base / ROOT_NAME, is_alive, kill=True)
 
 
 # ---------------------------------------------------------------------------- detection

@@ -67,7 +67,6 @@ _RIE_LINE = re.compile(
 )
 _INIT_REPORT = re.compile(r"\(rapid\) INIT REPORT\(durationMs: ([\d.]+)\)")
 _RIE_TIMEOUT = re.compile(rb"^Task timed out after \d+\.\d\d seconds$")  # its 200 answer
-_INIT_ERROR = re.compile(r"\(rapid\) INIT RTDONE\(status: error")
 # set by the image or the RIE, never passed from the host: they name host paths and the
 # process backend's Runtime API
 _HOST_ONLY = {
@@ -99,7 +98,6 @@ class DockerEnvironment(Environment):
         self._output: list[str] = []
         self._lock = threading.Lock()
         self._init_ms: float | None = None
-        self._init_failed = False
         self._init_seen = threading.Event()
         self._first = True
         self._cgroup_file = backend.cgroup_peak_file(self.container_id)
@@ -138,8 +136,6 @@ class DockerEnvironment(Environment):
         if match := _INIT_REPORT.search(line):
             self._init_ms = float(match.group(1))
             self._init_seen.set()
-        elif _INIT_ERROR.search(line):
-            self._init_failed = True
         if _RIE_LINE.search(line) or not line:
             return
         with self._lock:

@@ -96,27 +96,3 @@ def build_runtime_layer(parent: Path) -> Path:
         return cached_dir(target, link)
     except OSError as exc:
         raise BackendError(f"cannot build the runtime packages in {parent}: {exc}") from exc
-    staging = parent / f".{target.name}.{os.getpid()}"
-    try:
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        for top in tops:
-            if top.is_dir():
-                ignore = shutil.ignore_patterns("__pycache__")
-                shutil.copytree(top, staging / top.name, copy_function=_link_or_copy, ignore=ignore)
-            else:
-                _link_or_copy(str(top), str(staging / top.name))
-        if not (staging / "awslambdaric").exists():
-            raise BackendError("awslambdaric is not installed: pip install awslambdaric")
-        for path in [staging, *staging.rglob("*")]:  # readable by the function's user
-            if path.is_dir():
-                path.chmod(0o755)
-        (staging / ".complete").touch()
-        try:
-            staging.rename(target)
-        except OSError:  # made meanwhile by another sandbox
-            shutil.rmtree(staging, ignore_errors=True)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise BackendError(f"cannot build the runtime packages in {parent}: {exc}") from exc
-    return target

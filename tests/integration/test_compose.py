@@ -19,7 +19,7 @@ import pytest
 from lambda_sandbox.aws_side import free_port
 from lambda_sandbox.build.offline_images import LOCALSTACK_IMAGE, SANDBOX_IMAGE, build_images
 from lambda_sandbox.pytest_plugin import make_lambda_client
-from tests.conftest import log_of, report_fields
+from tests.conftest import log_of, report_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.root]
 
@@ -130,9 +130,9 @@ def test_compose_up_serves_a_function_that_reads_localstack_s3(stack: tuple[str,
         "endpoint": "http://localstack:4566",
         "uid": 993,
     }
-    fields = report_fields(log_of(resp))
-    assert "Init Duration" in fields
-    assert 0 < int(fields["Max Memory Used"].split()[0]) < 256, "measured from the cgroup"
+    fields = report_of(log_of(resp))
+    assert fields.init_ms is not None
+    assert 0 < fields.max_memory_used_mb < 256, "measured from the cgroup"
 
     import docker
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import cpu_burn_512_vs_1769, invoke, report_fields
+from tests.conftest import cpu_burn_512_vs_1769, invoke, report_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -46,14 +46,14 @@ def test_cold_start_reports_init_duration_and_warm_start_does_not(backend_client
     _, first_body, first = invoke(client, "probe", {"action": "echo"})
     _, second_body, second = invoke(client, "probe", {"action": "echo"})
     assert first_body["pid"] == second_body["pid"], "the second invoke reuses the environment"
-    cold, warm = report_fields(first), report_fields(second)
-    assert "Init Duration" in cold
-    assert "Init Duration" not in warm
+    cold, warm = report_of(first), report_of(second)
+    assert cold.init_ms is not None
+    assert warm.init_ms is None
     # Billed Duration by the 2025 rule: INIT is billed on a cold start
-    duration = float(cold["Duration"].split()[0])
-    init = float(cold["Init Duration"].split()[0])
+    duration = cold.duration_ms
+    init = cold.init_ms
     assert init > duration, "the runtime's start is INIT, not the first invoke's Duration"
-    assert int(cold["Billed Duration"].split()[0]) == -(-int((duration + init) * 100) // 100)
+    assert cold.billed_ms == -(-int((duration + init) * 100) // 100)
     assert "(rapid)" not in first, "the RIE's own log lines are not the function's"
 
 
@@ -86,7 +86,7 @@ def test_allocating_past_memory_size_is_killed_and_below_it_is_measured(
     allocated, (low, high) = BELOW_LIMIT[backend]
     resp, body, log = invoke(client, "probe-mem", {"action": "alloc", "mb": allocated})
     assert "FunctionError" not in resp, body
-    used = int(report_fields(log)["Max Memory Used"].split()[0])
+    used = report_of(log).max_memory_used_mb
     assert low <= used <= high, f"Max Memory Used {used} MB for {allocated} MB allocated"
 
     resp, body, log = invoke(client, "probe-mem", {"action": "alloc", "mb": 512 + 64})
@@ -98,11 +98,11 @@ def test_allocating_past_memory_size_is_killed_and_below_it_is_measured(
     }
     assert "Status: error\tError Type: Runtime.ExitError" in log
     if backend == "process":
-        peak = int(report_fields(log)["Max Memory Used"].split()[0])
+        peak = report_of(log).max_memory_used_mb
         assert peak >= 500, "the peak before the kill"
     # the environment was replaced: the next invoke is a cold start that works
     resp, body, log = invoke(client, "probe-mem", {"action": "echo"})
-    assert "FunctionError" not in resp and "Init Duration" in report_fields(log)
+    assert "FunctionError" not in resp and report_of(log).init_ms is not None
 
 
 @pytest.mark.slow
@@ -145,7 +145,7 @@ def test_tmp_is_private_to_each_environment(probe_client: Any) -> None:
         _, body, log = invoke(probe_client, "probe-tmp", {"action": "exists", "name": "mine"})
     finally:
         holder.join()
-    assert "Init Duration" in report_fields(log), "a second environment served it"
+    assert report_of(log).init_ms is not None, "a second environment served it"
     assert body == {"exists": False}
 
 
@@ -157,12 +157,12 @@ def test_timeout_answers_sandbox_timedout_and_replaces_the_environment(backend_c
         "errorType": "Sandbox.Timedout",
         "errorMessage": f"RequestId: {request_id} Error: Task timed out after 1.00 seconds",
     }
-    fields = report_fields(log)
-    assert fields["Status"] == "timeout"
-    assert 1000 <= float(fields["Duration"].split()[0]) < 1500
+    fields = report_of(log)
+    assert fields.status == "timeout"
+    assert 1000 <= fields.duration_ms < 1500
     resp, body, log = invoke(backend_client, "probe-timeout", {"action": "echo"})
     assert "FunctionError" not in resp
-    assert "Init Duration" in report_fields(log), "a fresh environment after the timeout"
+    assert report_of(log).init_ms is not None, "a fresh environment after the timeout"
 
 
 @pytest.mark.slow
@@ -170,9 +170,9 @@ def test_init_over_10_seconds_is_retried_inside_the_invoke(probe_client: Any) ->
     resp, body, log = invoke(probe_client, "probe-slow-init", {"action": "echo"})
     assert "FunctionError" not in resp, body
     assert "INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout" in log
-    fields = report_fields(log)
-    assert "Init Duration" not in fields, "a suppressed init is part of the invoke's Duration"
-    assert float(fields["Duration"].split()[0]) >= 11000
+    fields = report_of(log)
+    assert fields.init_ms is None, "a suppressed init is part of the invoke's Duration"
+    assert fields.duration_ms >= 11000
 
 
 def test_init_error_answers_the_runtime_error_type(probe_client: Any) -> None:

@@ -19,7 +19,7 @@ from lambda_sandbox.build.offline_images import LOCALSTACK_IMAGE, build_images
 from lambda_sandbox.environments.docker import network_gateway
 from lambda_sandbox.pytest_plugin import make_lambda_client
 from lambda_sandbox.runner import SandboxOptions, SandboxThread
-from tests.conftest import log_of, report_fields
+from tests.conftest import log_of, report_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.root, pytest.mark.slow]
 
@@ -84,6 +84,6 @@ def test_model_from_localstack_s3_at_init_on_both_backends(localstack: str, back
         body = json.loads(resp["Payload"].read())
         assert "FunctionError" not in resp, body
         assert body["label"] == "happy", body
-        fields = report_fields(log_of(resp))
-        assert "Init Duration" in fields, "the model was fetched during INIT"
-        assert int(fields["Max Memory Used"].split()[0]) > 50, "ONNX Runtime and the model"
+        fields = report_of(log_of(resp))
+        assert fields.init_ms is not None, "the model was fetched during INIT"
+        assert fields.max_memory_used_mb > 50, "ONNX Runtime and the model"

@@ -29,7 +29,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_sandbox.build.function_image import PLATFORM, context_tar, generated_dockerfile
+from lambda_sandbox.build.function_image import (
+    PLATFORM,
+    build_arguments,
+    context_tar,
+    generated_dockerfile,
+)
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.tools.promote.deploy import AwsTarget
 from lambda_sandbox.tools.promote.errors import PromoteError, aws_step
@@ -158,14 +163,7 @@ def build_image(
     platform = PLATFORM[architecture]
     own = config.folder / "Dockerfile"
     base = base_image or default_base_image(config)
-    args: dict[str, Any] = {
-        "buildargs": {"BASE": base},
-        "platform": platform,
-        "rm": True,
-        "forcerm": True,
-        "pull": False,
-        "labels": {"lambda-sandbox.function": config.name},
-    }
+    args = build_arguments(config, base, platform=platform)
     step = f"building {config.name}'s image for {platform}"
     reporter.step(step)
     with engine(client) as docker, docker_step(step):

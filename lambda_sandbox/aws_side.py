@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 
-from lambda_sandbox.exceptions import BackendError
+from lambda_sandbox.exceptions import BackendError, ConfigError
 
 __all__ = ["EmbeddedAws", "free_port"]
 
@@ -37,6 +37,14 @@ class EmbeddedAws:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 30.0) -> None:
+        with socket.socket() as probe:  # a busy port is a one-line error, not moto's traceback
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as exc:
+                raise ConfigError(
+                    f"the embedded AWS side cannot listen on {self.host}:{self.port} "
+                    f"({exc.strerror}): choose another port with --aws-port"
+                ) from None
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
             stdout=subprocess.DEVNULL,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambda_sandbox.exceptions import SandboxError
+from lambda_sandbox.extras import require
 
 __all__ = ["connect", "engine_errors"]
 
@@ -25,6 +26,7 @@ def engine_errors() -> tuple[type[BaseException], ...]:
 def connect(error: type[SandboxError], purpose: str) -> Any:
     """A pinged client of the engine at $DOCKER_HOST (or the local socket); `error` names
     `purpose` and how to get an engine when there is none."""
+    require("docker", purpose)
     import docker
 
     try:

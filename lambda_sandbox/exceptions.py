@@ -8,6 +8,7 @@ are translated into these at the environments boundary.
     ├── ConfigError                     a function.yaml / template value is invalid
     ├── BuildError                      a bundle could not be built
     ├── BackendError                    an execution environment could not be started
+    ├── MissingExtraError               a command needs an optional part of the install
     └── LambdaAPIError                  answered to API clients: (status, AWS error type)
         ├── InvalidParameterValueException      400
         ├── InvalidRequestContentException      400
@@ -31,6 +32,7 @@ __all__ = [
     "InvalidParameterValueException",
     "InvalidRequestContentException",
     "LambdaAPIError",
+    "MissingExtraError",
     "RequestEntityTooLargeException",
     "ResourceConflictException",
     "ResourceNotFoundException",
@@ -55,6 +57,10 @@ class BuildError(SandboxError):
 
 class BackendError(SandboxError):
     """An execution environment could not be started or controlled."""
+
+
+class MissingExtraError(SandboxError):
+    """A command needs an optional dependency; the message names the extra to install."""
 
 
 class LambdaAPIError(SandboxError):

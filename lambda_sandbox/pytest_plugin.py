@@ -35,6 +35,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "sandbox_functions", "folder of functions the `sandbox` fixture serves", default="functions"
     )
+    parser.addini(
+        "sandbox_template",
+        "an AWS SAM template the `sandbox` fixture serves (default: template.yaml in the "
+        "rootdir, when there is one and sandbox_functions is not set)",
+        default="",
+    )
 
 
 def register_package(src_dir: Path, name: str) -> ModuleType:
@@ -85,13 +91,46 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def _progress(config: pytest.Config) -> Any:
+    """The first build (requirements, models) takes a while: say what it does, on the
+    terminal, at most a line every two seconds."""
+    import time
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    last = [0.0]
+
+    def say(message: str) -> None:
+        now = time.monotonic()
+        if reporter is not None and now - last[0] >= 2.0:
+            last[0] = now
+            reporter.write_line(f"[lambda-sandbox] {message}")
+
+    return say
+
+
 @pytest.fixture(scope="session")
 def sandbox(pytestconfig: pytest.Config) -> Iterator[SandboxThread]:
     from lambda_sandbox.runner import SandboxOptions, SandboxThread
 
-    folder = Path(pytestconfig.rootpath) / pytestconfig.getini("sandbox_functions")
+    root = Path(pytestconfig.rootpath)
+    template = pytestconfig.getini("sandbox_template")
+    folder = pytestconfig.getini("sandbox_functions")
+    template_path = root / template if template else None
+    if (
+        template_path is None
+        and not (root / folder).is_dir()
+        and (root / "template.yaml").is_file()
+    ):
+        template_path = root / "template.yaml"
     backend = os.environ.get("SANDBOX_BACKEND") or "process"
-    thread = SandboxThread(SandboxOptions(functions_dir=folder, port=0, backend=backend)).start()
+    options = SandboxOptions(
+        functions_dir=root / folder,
+        template=template_path,
+        project_dir=root,
+        port=0,
+        backend=backend,
+    )
+    thread = SandboxThread(options).start(_progress(pytestconfig))
     try:
         yield thread
     finally:

@@ -25,7 +25,7 @@ from lambda_sandbox.environments.process import ProcessBackend
 from lambda_sandbox.exceptions import BuildError, ConfigError
 from lambda_sandbox.faces.app import Gateway
 from lambda_sandbox.limits import load_limits
-from lambda_sandbox.paths import default_state_dir
+from lambda_sandbox.paths import default_state_dir, project_build_dir, project_logs_dir
 from lambda_sandbox.service.environment_variables import AwsSide
 from lambda_sandbox.service.lambda_service import LambdaService
 from lambda_sandbox.types import Progress
@@ -46,9 +46,11 @@ class SandboxOptions:
     port: int = 9000
     api_port: int | None = None  # API Gateway routes; default port + 1 (or free when port is 0)
     template: Path | None = None  # an AWS SAM template instead of functions_dir
+    parameters: dict[str, str] | None = None  # the template's parameter values
     only: list[str] | None = None  # serve only these functions
     aws_endpoint: str | None = None  # None: start the embedded moto server
     embedded_aws: bool = True
+    aws_port: int | None = None  # the embedded moto server's port (None: a free one)
     project_dir: Path = field(default_factory=Path.cwd)
     state_dir: Path = field(default_factory=default_state_dir)
     account_concurrency: int | None = None
@@ -81,12 +83,17 @@ class Sandbox:
         assert self.gateway is not None
         return self.gateway.url
 
-    def _configs(self) -> list[FunctionConfig]:
+    @property
+    def build_root(self) -> Path:
+        return project_build_dir(self.options.project_dir)
+
+    def read_configs(self) -> list[FunctionConfig]:
+        """The functions to serve, read from the folder or template (again on each call)."""
         opts = self.options
         if opts.configs is not None:
             configs = opts.configs
         elif opts.template is not None:
-            configs = load_sam_template(opts.template)
+            configs = load_sam_template(opts.template, parameters=opts.parameters)
         else:
             configs = discover_functions(opts.functions_dir)
         if opts.only:
@@ -100,8 +107,8 @@ class Sandbox:
         say = progress or (lambda _m: None)
         opts = self.options
         limits = load_limits()
-        configs = self._configs()
-        build_root = opts.project_dir / ".sandbox" / "build"
+        configs = self.read_configs()
+        build_root = self.build_root
         for config in configs:
             bundle = await asyncio.to_thread(build_bundle, config, build_root, say, limits)
             self.bundles[config.name] = bundle
@@ -147,7 +154,7 @@ class Sandbox:
         endpoint = opts.aws_endpoint
         if endpoint is None and opts.embedded_aws:
             say("starting the embedded AWS side (moto server)")
-            self.aws = EmbeddedAws(aws_host)
+            self.aws = EmbeddedAws(aws_host, opts.aws_port or None)
             await asyncio.to_thread(self.aws.start)
             endpoint = self.aws.endpoint_url
         if endpoint is not None:
@@ -163,7 +170,7 @@ class Sandbox:
             backend,
             aws=AwsSide(endpoint_url=endpoint),
             limits=limits,
-            logs_dir=opts.project_dir / ".sandbox" / "logs",
+            logs_dir=project_logs_dir(opts.project_dir),
             account_concurrency=opts.account_concurrency,
             keep_alive_s=opts.keep_alive_s,
             init_limit_s=opts.init_limit_s,

@@ -49,11 +49,17 @@ class EnvironmentSpec:
     cpu_period_us: int = 100_000  # the CFS period the vCPU share is enforced over
     timeout_s: float = 3.0  # the function's Timeout (the service enforces it)
     config_generation: int = 0
+    init_vcpus: float | None = None  # the CPU share of the INIT phase (None: `vcpus`)
 
     @property
     def cpu_quota_us(self) -> int:
         """The CPU share as a CFS quota per `cpu_period_us` (the kernel's minimum is 1 ms)."""
         return max(1000, int(self.vcpus * self.cpu_period_us))
+
+    @property
+    def init_cpu_quota_us(self) -> int:
+        """The quota INIT runs with: on-demand INIT gets a burst of at least one vCPU."""
+        return max(1000, int((self.init_vcpus or self.vcpus) * self.cpu_period_us))
 
 
 @dataclass(frozen=True, slots=True)

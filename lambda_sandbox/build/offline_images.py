@@ -283,7 +283,7 @@ def build_sandbox_image(client: Any, say: Progress) -> None:
         return
     _python_image(
         client, say, name=SANDBOX_IMAGE, folder="sandbox", interpreter=sys.executable,
-        wheels=[str(ROOT)], labels_digest=digest,
+        wheels=[f"{ROOT}[docker]"], labels_digest=digest,
     )  # fmt: skip
     if existing is not None:  # the previous build, untagged now: ~900 MB each
         with contextlib.suppress(*engine_errors()):  # still used by a container

@@ -1,36 +1,66 @@
-"""What the `sandbox` commands share: the consoles, errors, and finding a running sandbox."""
+"""What the `sandbox` commands share: output for people and pipes, the options every command
+takes the same way, finding a running sandbox, and progress.
+
+Output: data (a payload, a table, JSON) goes to stdout, everything else (progress, logs,
+warnings, errors) to stderr. A table uses the terminal's width; piped, it prints every value
+whole (`--output json` prints the data as JSON instead). Progress is a rich status or bar in a
+terminal and plain lines otherwise (CI, compose logs), at most one every few seconds.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
+import os
 import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
+import click
 from rich.console import Console
 
+from lambda_sandbox.exceptions import SandboxError
+
 __all__ = [
-    "STATE_FILE",
+    "Project",
     "console",
+    "endpoint_option",
     "err",
     "fail",
+    "find_url",
     "lambda_client",
+    "output_option",
+    "progress",
+    "progress_bar",
+    "project_of",
+    "project_options",
+    "read_payload",
     "run_async",
-    "running_url",
     "sandbox_for",
     "select",
 ]
 
-console = Console()
-err = Console(stderr=True)
-
-STATE_FILE = Path(".sandbox") / "state.json"
+F = TypeVar("F", bound=Callable[..., Any])
+WIDE = 10_000  # a table's width when stdout is not a terminal: every value whole
 
 
-def fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}")
-    sys.exit(1)
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=WIDE, soft_wrap=True)
+
+
+console = _console()
+err = _console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    sys.exit(code)
 
 
 def select(configs: list[Any], function: str | None, where: str) -> list[Any]:
@@ -39,42 +69,152 @@ def select(configs: list[Any], function: str | None, where: str) -> list[Any]:
         return configs
     chosen = [c for c in configs if c.name == function]
     if not chosen:
-        fail(f"no function {function!r} {where}")
+        names = ", ".join(c.name for c in configs) or "none"
+        fail(f"no function {function!r} {where} (there: {names})")
     return chosen
 
 
-def run_async(coro: object) -> None:
+def run_async(coro: Any) -> None:
     try:
         import uvloop
 
-        uvloop.run(coro)  # type: ignore[arg-type]
+        uvloop.run(coro)
     except ImportError:
-        asyncio.run(coro)  # type: ignore[arg-type]
+        asyncio.run(coro)
 
 
-def running_url() -> str | None:
+def read_payload(payload: str) -> bytes:
+    """--payload: JSON text, '@file' for a file's bytes, '-' for stdin's."""
+    if payload == "-":
+        return sys.stdin.buffer.read()
+    if payload.startswith("@"):
+        path = Path(payload[1:])
+        if not path.is_file():
+            fail(f"--payload {payload}: no such file")
+        return path.read_bytes()
+    return payload.encode()
+
+
+# ------------------------------------------------------------------------ shared options
+@dataclass(frozen=True)
+class Project:
+    """Where a command reads functions from: a folder of function.yaml folders, or a SAM
+    template (./template.yaml is used when neither is given)."""
+
+    functions_dir: Path
+    template: Path | None
+    parameter_overrides: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        return f"in {self.template}" if self.template else f"in {self.functions_dir}"
+
+    def configs(self) -> list[Any]:
+        from lambda_sandbox.config import discover_functions, load_sam_template
+
+        if self.template is not None:
+            return load_sam_template(self.template, parameters=self.parameters())
+        return discover_functions(self.functions_dir)
+
+    def parameters(self) -> dict[str, str]:
+        from lambda_sandbox.config.sam import parse_parameter_overrides
+
+        return parse_parameter_overrides(self.parameter_overrides, self.template)
+
+
+def _project(functions: Path | None, template: Path | None, overrides: tuple[str, ...]) -> Project:
+    if functions is not None and template is not None:
+        fail("give --functions or --template, not both")
+    if template is None and functions is None:
+        for name in ("template.yaml", "template.yml"):
+            if Path(name).is_file():
+                template = Path(name)
+                break
+    return Project(functions or Path("functions"), template, overrides)
+
+
+def project_options(command: F) -> F:
+    """--functions DIR | --template FILE (default: ./template.yaml if there is one, else
+    functions/) and --parameter-overrides; the command makes a `Project` with `project_of`."""
+    command = click.option(
+        "--parameter-overrides",
+        "parameter_overrides",
+        multiple=True,
+        help="Template parameters, as SAM takes them: 'Key=Value Key2=Value2' or "
+        "'ParameterKey=Key,ParameterValue=Value' (repeatable; also read from samconfig.toml).",
+    )(command)
+    command = click.option(
+        "--template",
+        "-t",
+        type=click.Path(path_type=Path, exists=True, dir_okay=False),
+        default=None,
+        help="An AWS SAM template (default: ./template.yaml when there is one).",
+    )(command)
+    command = click.option(
+        "--functions",
+        "functions_dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="A folder of functions, one folder with a function.yaml each [default: functions].",
+    )(command)
+    return command
+
+
+def project_of(
+    functions_dir: Path | None, template: Path | None, parameter_overrides: tuple[str, ...]
+) -> Project:
+    return _project(functions_dir, template, parameter_overrides)
+
+
+def endpoint_option(command: F) -> F:
+    return click.option(
+        "--endpoint",
+        default=None,
+        envvar="SANDBOX_URL",
+        help="A running sandbox's URL (default: $SANDBOX_URL, else the `sandbox up` serving this "
+        "folder, else the only one running).",
+    )(command)
+
+
+def output_option(command: F) -> F:
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="A table for people, or JSON for scripts.",
+    )(command)
+
+
+# ------------------------------------------------------------------ finding a sandbox
+def find_url(endpoint: str | None) -> str | None:
+    from lambda_sandbox.discovery import find_running
+
     try:
-        state = json.loads(STATE_FILE.read_text())
-    except (OSError, ValueError):
-        return None
-    pid = state.get("pid")
-    if pid and Path(f"/proc/{pid}").exists():
-        return state.get("url")
-    return None
+        return find_running(endpoint)
+    except SandboxError as exc:
+        fail(str(exc))
 
 
-def sandbox_for(function: str, endpoint: str | None, functions_dir: Path) -> tuple[str, Any]:
-    """The sandbox to talk to: --endpoint, the one `sandbox up` runs here, or a throwaway one
-    serving just FUNCTION (returned too, so the caller stops it)."""
-    url = endpoint or running_url()
+def sandbox_for(function: str, endpoint: str | None, project: Project) -> tuple[str, Any]:
+    """The sandbox to talk to: a running one (see `find_url`), or a throwaway one serving
+    just FUNCTION (returned too, so the caller stops it)."""
+    url = find_url(endpoint)
     if url is not None:
         return url, None
     from lambda_sandbox.runner import SandboxOptions, SandboxThread
 
-    with console.status("starting a throwaway sandbox"):
-        thread = SandboxThread(
-            SandboxOptions(functions_dir=functions_dir, only=[function], port=0)
-        ).start()
+    options = SandboxOptions(
+        functions_dir=project.functions_dir,
+        template=project.template,
+        parameters=project.parameters() if project.template else None,
+        only=[function],
+        port=0,
+        aws_port=0,
+    )
+    with progress("starting a throwaway sandbox") as say:
+        thread = SandboxThread(options).start(say)
     return thread.url, thread
 
 
@@ -82,3 +222,72 @@ def lambda_client(url: str) -> Any:
     from lambda_sandbox.client import lambda_client as client_for
 
     return client_for(url)
+
+
+# ----------------------------------------------------------------------------- progress
+class _PlainLines:
+    """Progress as plain lines on stderr: the first message, then at most one line every
+    `interval_s`, and the last one (CI logs stay short and still show it is moving)."""
+
+    def __init__(self, label: str, interval_s: float) -> None:
+        self.label = label
+        self.interval_s = interval_s
+        self._last = 0.0
+        self._pending: str | None = None
+
+    def __call__(self, message: str, fraction: float | None = None) -> None:
+        now = time.monotonic()
+        if fraction is not None:
+            message = f"{message} ({fraction:.0%})"
+        if now - self._last >= self.interval_s:
+            self._emit(message)
+            self._last = now
+            self._pending = None
+        else:
+            self._pending = message
+
+    def _emit(self, message: str) -> None:
+        print(f"[{self.label}] {message}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._pending:
+            self._emit(self._pending)
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty() and os.environ.get("CI") != "true"
+
+
+@contextlib.contextmanager
+def progress(label: str, interval_s: float = 2.0) -> Iterator[Callable[[str], None]]:
+    """Long work's messages: a rich status in a terminal, plain lines otherwise."""
+    if _interactive():
+        with err.status(label) as status:
+            yield lambda message: status.update(message)
+        return
+    plain = _PlainLines(label.split(":")[0], interval_s)
+    plain(label)
+    try:
+        yield plain
+    finally:
+        plain.close()
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, interval_s: float = 2.0) -> Iterator[Callable[[str, float], None]]:
+    """Long work with a known fraction done (tune, fit): a bar, or plain lines."""
+    if _interactive():
+        from rich.progress import Progress
+
+        with Progress(console=err) as bar:
+            task = bar.add_task(label, total=1.0)
+            yield lambda message, fraction: bar.update(
+                task, completed=fraction, description=message
+            )
+        return
+    plain = _PlainLines(label.split(" ")[0], interval_s)
+    plain(label)
+    try:
+        yield plain
+    finally:
+        plain.close()

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import click
 
-from lambda_sandbox.cli.common import (
-    console,
-)
+from lambda_sandbox.cli.common import console, project_of, project_options
 
 # ------------------------------------------------------------------------------- promote
 __all__ = ["promote"]
@@ -43,8 +41,7 @@ __all__ = ["promote"]
 @click.option("--no-smoke-test", is_flag=True)
 @click.option("--dry-run", is_flag=True, help="Print the plan as a diff; change nothing.")
 @click.option("--yes", is_flag=True, help="Apply without asking.")
-@click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
-@click.option("--template", type=click.Path(path_type=Path, exists=True), default=None)
+@project_options
 def promote(
     function: str,
     target: str,
@@ -64,8 +61,9 @@ def promote(
     no_smoke_test: bool,
     dry_run: bool,
     yes: bool,
-    functions_dir: Path,
+    functions_dir: Path | None,
     template: Path | None,
+    parameter_overrides: tuple[str, ...],
 ) -> None:
     """Deploy FUNCTION to AWS Lambda with the same configuration (credentials from boto3's
     standard chain; never printed)."""
@@ -88,12 +86,14 @@ def promote(
         smoke_test=not no_smoke_test,
         dry_run=dry_run,
     )
+    project = project_of(functions_dir, template, parameter_overrides)
     sys.exit(
         run_promote(
             function,
             options,
-            functions_dir=functions_dir,
-            template=template,
+            functions_dir=project.functions_dir,
+            template=project.template,
+            parameters=project.parameters() if project.template else None,
             yes=yes,
             console=console,
         )

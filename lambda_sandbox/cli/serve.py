@@ -1,9 +1,8 @@
-"""`sandbox up` (serve functions until Ctrl-C) and `sandbox images` (the offline images)."""
+"""`sandbox up` (serve functions until Ctrl-C, reloading on code changes) and `sandbox images`."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 from pathlib import Path
@@ -12,44 +11,39 @@ import click
 from rich.table import Table
 
 from lambda_sandbox.cli.common import (
-    STATE_FILE,
     console,
+    err,
     fail,
+    progress,
+    project_of,
+    project_options,
     run_async,
 )
 from lambda_sandbox.exceptions import SandboxError
 
-# ------------------------------------------------------------------------------------ up
 __all__ = ["images", "up"]
 
 
 @click.command()
-@click.option(
-    "--functions",
-    "functions_dir",
-    type=click.Path(path_type=Path),
-    default="functions",
-    show_default=True,
-    help="Folder of functions (one folder with function.yaml each).",
-)
+@project_options
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=9000, show_default=True, type=int)
+@click.option("--port", default=9000, show_default=True, type=int, help="The Lambda API's port.")
+@click.option(
+    "--api-port",
+    type=int,
+    default=None,
+    help="Port of the API Gateway routes [default: --port + 1]; function URLs follow it.",
+)
 @click.option(
     "--aws-endpoint",
     default=None,
     help="Use this AWS endpoint (e.g. LocalStack) instead of the embedded moto server.",
 )
 @click.option(
-    "--api-port",
+    "--aws-port",
     type=int,
     default=None,
-    help="Port of the API Gateway routes (default: --port + 1).",
-)
-@click.option(
-    "--template",
-    type=click.Path(path_type=Path, exists=True),
-    default=None,
-    help="An AWS SAM template to read functions from, instead of --functions.",
+    help="Port of the embedded AWS side (moto) [default: a free one].",
 )
 @click.option("--no-aws", is_flag=True, help="Start no AWS side (functions that call none).")
 @click.option("--function", "only", multiple=True, help="Serve only this function (repeatable).")
@@ -60,6 +54,12 @@ __all__ = ["images", "up"]
     help="Account concurrency limit (default: Lambda's 1,000).",
 )
 @click.option("--keep-alive", type=float, default=None, help="Seconds an idle environment lives.")
+@click.option(
+    "--watch/--no-watch",
+    default=True,
+    show_default=True,
+    help="Reload a function when its code or definition changes.",
+)
 @click.option(
     "--backend",
     type=click.Choice(["process", "docker"]),
@@ -80,65 +80,102 @@ __all__ = ["images", "up"]
     help="Docker network for function containers (when the sandbox itself runs in one).",
 )
 def up(
-    functions_dir: Path,
+    functions_dir: Path | None,
+    template: Path | None,
+    parameter_overrides: tuple[str, ...],
     host: str,
     port: int,
-    aws_endpoint: str | None,
-    no_aws: bool,
     api_port: int | None,
-    template: Path | None,
+    aws_endpoint: str | None,
+    aws_port: int | None,
+    no_aws: bool,
     only: tuple[str, ...],
     account_concurrency: int | None,
     keep_alive: float | None,
+    watch: bool,
     backend: str,
     docker_base: str | None,
     docker_network: str | None,
 ) -> None:
-    """Serve every function under FUNCTIONS with Lambda's limits, until Ctrl-C."""
+    """Serve the functions with Lambda's limits until Ctrl-C: the Lambda API, API Gateway
+    routes and function URLs, reloading a function when its code changes."""
     from lambda_sandbox.runner import Sandbox, SandboxOptions
 
-    options = SandboxOptions(
-        functions_dir=functions_dir,
-        host=host,
-        port=port,
-        only=list(only) or None,
-        aws_endpoint=aws_endpoint,
-        embedded_aws=not no_aws,
-        api_port=api_port,
-        template=template,
-        account_concurrency=account_concurrency,
-        keep_alive_s=keep_alive,
-        backend=backend,
-        docker_base=docker_base or None,  # compose passes "" for "not set"
-        docker_network=docker_network or None,
-    )
+    project = project_of(functions_dir, template, parameter_overrides)
+    try:
+        options = SandboxOptions(
+            functions_dir=project.functions_dir,
+            template=project.template,
+            parameters=project.parameters() if project.template else None,
+            host=host,
+            port=port,
+            api_port=api_port,
+            only=list(only) or None,
+            aws_endpoint=aws_endpoint,
+            aws_port=aws_port,
+            embedded_aws=not no_aws,
+            account_concurrency=account_concurrency,
+            keep_alive_s=keep_alive,
+            backend=backend,
+            docker_base=docker_base or None,  # compose passes "" for "not set"
+            docker_network=docker_network or None,
+        )
+    except SandboxError as exc:
+        fail(str(exc))
     sandbox = Sandbox(options)
+    served = str(project.template or project.functions_dir)
 
     async def serve() -> None:
+        from lambda_sandbox.discovery import Running, register, unregister
+        from lambda_sandbox.hot_reload import watch as watch_code
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        with console.status("starting the sandbox") as status:
+        with progress("starting the sandbox") as say:
             try:
-                await sandbox.start(lambda m: status.update(m))
+                await sandbox.start(say)
             except BaseException:
                 await sandbox.stop()  # what did start (AWS side, containers) goes
                 raise
-        _print_endpoints(sandbox)
-        STATE_FILE.parent.mkdir(exist_ok=True)
-        STATE_FILE.write_text(json.dumps({"url": sandbox.url, "pid": __import__("os").getpid()}))
+        print_endpoints(sandbox)
+        gateway = sandbox.gateway
+        assert gateway is not None and sandbox.service is not None
+        register(
+            Running(
+                url=sandbox.url,
+                pid=os.getpid(),
+                project_dir=str(Path.cwd().resolve()),
+                functions=served,
+                backend=backend,
+                api_url=gateway.api_url,
+                function_urls=dict(gateway.function_urls),
+                aws_endpoint=sandbox.service.aws.endpoint_url,
+            )
+        )
+        watcher = None
+        if watch:
+            watcher = asyncio.ensure_future(watch_code(sandbox, stop, _say_reload))
+            err.print("watching the functions' code: a change reloads them (--no-watch: off)")
         try:
             await stop.wait()
         finally:
-            console.print("stopping: killing environments, removing cgroups")
-            STATE_FILE.unlink(missing_ok=True)
+            err.print("stopping: killing environments, removing cgroups")
+            unregister()
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
             await sandbox.stop()
 
     try:
         run_async(serve())
     except SandboxError as exc:
         fail(str(exc))
+
+
+def _say_reload(message: str) -> None:
+    err.print(message, highlight=False, markup=False)
 
 
 @click.command()
@@ -160,12 +197,7 @@ def images(
     from lambda_sandbox.build.offline_images import IMAGES, build_images
 
     try:
-        with console.status("building images") as status:
-
-            def say(message: str) -> None:
-                status.update(message)
-                console.print(f"[dim]{message}[/]")
-
+        with progress("building images", interval_s=0) as say:
             built = build_images(
                 names or IMAGES, rebuild=rebuild, python_versions=python_versions, say=say
             )
@@ -175,15 +207,18 @@ def images(
         console.print(f"[green]ready[/] {name}")
 
 
-def _print_endpoints(sandbox: object) -> None:
+def print_endpoints(sandbox: object) -> None:
+    """What `sandbox up` serves, as SAM CLI lists it: every function with its invoke URL,
+    every API Gateway route, every function URL, the AWS side, and what is not enforced."""
     from lambda_sandbox.runner import Sandbox
 
     assert isinstance(sandbox, Sandbox) and sandbox.service is not None
     service = sandbox.service
-    enforcement = service.backend.enforcement
-    table = Table(title=f"Lambda sandbox on {sandbox.url}")
+    gateway = sandbox.gateway
+    assert gateway is not None
+    table = Table(title=f"Lambda sandbox on {sandbox.url}", title_justify="left")
     for col in ("function", "memory", "vCPU", "timeout", "/tmp", "bundle", "invoke"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for name, state in service.functions.items():
         cfg = state.config
         spec = service.spec(state)
@@ -199,17 +234,22 @@ def _print_endpoints(sandbox: object) -> None:
         )
     console.print(table)
     for name, why in sandbox.not_served.items():
-        console.print(f"[bold yellow]NOT served:[/] {name}: {why.splitlines()[0]}")
-    gateway = sandbox.gateway
-    assert gateway is not None
-    if gateway.api_url:
-        console.print(f"API Gateway routes on {gateway.api_url}")
+        err.print(f"[bold yellow]NOT served:[/] {name}: {why.splitlines()[0]}")
+    for route in gateway.routes:
+        method = "ANY" if route.method == "ANY" else route.method
+        path = "/{proxy+}" if route.path == "$default" else route.path
+        api = "REST API" if route.kind == "rest" else "HTTP API"
+        console.print(
+            f"  {method} {gateway.api_url}{path} -> {route.function} ({api})", highlight=False
+        )
     for name, url in gateway.function_urls.items():
-        console.print(f"function URL of {name}: {url}")
-    console.print(f"limits enforced: {enforcement.summary()}")
+        console.print(f"  function URL {url} -> {name}", highlight=False)
+    console.print(f"AWS side: {service.aws.endpoint_url or 'none'}", highlight=False)
+    enforcement = service.backend.enforcement
+    err.print(f"limits enforced: {enforcement.summary()}", highlight=False)
     for note in enforcement.notes:
-        console.print(f"[bold yellow]WARNING:[/] {note}")
-    console.print(f"AWS side: {service.aws.endpoint_url or 'none'}")
+        err.print(f"[bold yellow]WARNING:[/] {note}")
     console.print(
-        f'boto3: boto3.client("lambda", endpoint_url="{sandbox.url}", region_name="us-east-1")'
+        f'boto3: boto3.client("lambda", endpoint_url="{sandbox.url}", region_name="us-east-1")',
+        highlight=False,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -9,18 +10,24 @@ import click
 
 from lambda_sandbox.cli.common import (
     console,
+    endpoint_option,
     fail,
+    find_url,
     lambda_client,
-    running_url,
+    progress,
+    progress_bar,
+    project_of,
+    project_options,
+    read_payload,
     sandbox_for,
     select,
 )
 from lambda_sandbox.exceptions import SandboxError
 
-# ---------------------------------------------------------------------------------- tune
 __all__ = ["demo", "fit", "load", "report", "tune"]
 
 
+# ---------------------------------------------------------------------------------- tune
 @click.command()
 @click.argument("function")
 @click.option(
@@ -30,7 +37,12 @@ __all__ = ["demo", "fit", "load", "report", "tune"]
     help="Memory sizes to try, in MB, comma-separated.",
 )
 @click.option("--num", default=10, show_default=True, help="Invocations per memory size.")
-@click.option("--payload", default="{}", help="JSON, or @file to read it from a file.")
+@click.option(
+    "--payload",
+    default="{}",
+    help="JSON, or @file; a file may hold Power Tuning's weighted list "
+    '[{"payload": ..., "weight": 3}, ...].',
+)
 @click.option(
     "--strategy",
     type=click.Choice(["cost", "speed", "balanced"]),
@@ -40,11 +52,36 @@ __all__ = ["demo", "fit", "load", "report", "tune"]
 @click.option("--balanced-weight", default=0.5, show_default=True, type=float)
 @click.option("--parallel", is_flag=True, help="Invoke each memory size's batch concurrently.")
 @click.option(
-    "--endpoint",
-    default=None,
-    help="A running sandbox (default: `sandbox up`'s, else a throwaway one).",
+    "--only-cold-starts", is_flag=True, help="Every counted invoke is a cold start (no trimming)."
 )
-@click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
+@click.option(
+    "--discard-top-bottom",
+    type=click.FloatRange(0.0, 0.4),
+    default=0.2,
+    show_default=True,
+    help="Share of the fastest and slowest invokes left out of the averages.",
+)
+@click.option(
+    "--sleep-between-runs-ms",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Pause after each invoke (in series), for rate-limited downstreams.",
+)
+@click.option(
+    "--cold-start-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.01,
+    show_default=True,
+    help="Share of invocations that are cold starts, for the cost with INIT billed.",
+)
+@click.option(
+    "--auto-optimize",
+    is_flag=True,
+    help="Write the chosen MemorySize into function.yaml or the template (shows the diff).",
+)
+@endpoint_option
+@project_options
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default="reports", show_default=True
 )
@@ -56,33 +93,49 @@ def tune(
     strategy: str,
     balanced_weight: float,
     parallel: bool,
+    only_cold_starts: bool,
+    discard_top_bottom: float,
+    sleep_between_runs_ms: int,
+    cold_start_rate: float,
+    auto_optimize: bool,
     endpoint: str | None,
-    functions_dir: Path,
+    functions_dir: Path | None,
+    template: Path | None,
+    parameter_overrides: tuple[str, ...],
     out_dir: Path,
 ) -> None:
     """Find FUNCTION's cheapest / fastest / balanced memory size, like AWS Lambda Power
     Tuning, locally: each size really limits memory and CPU here."""
-    from rich.progress import Progress
-
-    from lambda_sandbox.tools.tune import render_table, write_outputs
+    from lambda_sandbox.tools.tune import generate_payloads, render_table, write_outputs
     from lambda_sandbox.tools.tune import tune as run_tune
 
-    data = Path(payload[1:]).read_bytes() if payload.startswith("@") else payload.encode()
-    sizes = [int(m) for m in memory.split(",") if m.strip()]
-    url, thread = sandbox_for(function, endpoint, functions_dir)
+    raw = read_payload(payload)
     try:
-        with Progress(console=console) as bar:
-            task = bar.add_task(f"tuning {function}", total=1.0)
+        payloads = generate_payloads(num, json.loads(raw or b"{}"))
+        sizes = [int(m) for m in memory.split(",") if m.strip()]
+    except ValueError as exc:
+        fail(f"--payload / --memory: {exc}")
+    project = project_of(functions_dir, template, parameter_overrides)
+    try:
+        url, thread = sandbox_for(function, endpoint, project)
+    except SandboxError as exc:
+        fail(str(exc))
+    try:
+        with progress_bar(f"tuning {function}") as bar:
             result = run_tune(
                 lambda_client(url),
                 function,
                 sizes,
                 num,
-                data,
+                payloads,
                 strategy=strategy,
                 balanced_weight=balanced_weight,
                 parallel=parallel,
-                progress=lambda msg, frac: bar.update(task, completed=frac, description=msg),
+                progress=bar,
+                discard_top_bottom=discard_top_bottom,
+                only_cold_starts=only_cold_starts,
+                sleep_between_runs_ms=sleep_between_runs_ms,
+                cold_start_rate=cold_start_rate,
             )
         console.print(render_table(result))
         paths = write_outputs(result, out_dir)
@@ -91,48 +144,65 @@ def tune(
         else:
             console.print("[bold red]every memory size failed[/]")
         for kind, path in paths.items():
-            console.print(f"{kind}: {path}")
+            console.print(f"{kind}: {path}", highlight=False)
+        if auto_optimize and result.power is not None:
+            _auto_optimize(project, function, result.power)
     except (SandboxError, ValueError) as exc:
         fail(str(exc))
     finally:
         if thread is not None:
             thread.stop()
+    if not result.ok:
+        sys.exit(1)
 
 
+def _auto_optimize(project: object, function: str, memory_mb: int) -> None:
+    from lambda_sandbox.cli.common import Project
+    from lambda_sandbox.tools.tune.auto_optimize import write_memory_size
+
+    assert isinstance(project, Project)
+    (config,) = select(project.configs(), function, project.where)
+    path, diff = write_memory_size(config, memory_mb)
+    if not diff:
+        console.print(f"{path}: MemorySize is already {memory_mb}", highlight=False)
+        return
+    console.print(f"auto-optimize: MemorySize {memory_mb} written to {path}", highlight=False)
+    sys.stdout.write(diff)
+
+
+# ----------------------------------------------------------------------------------- fit
 @click.command()
 @click.argument("function")
 @click.option("--memory", type=int, default=None, help="MemorySize to measure at [its own].")
 @click.option("--invokes", default=3, show_default=True, help="Warm invokes per variant.")
-@click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
+@project_options
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default="reports", show_default=True
 )
 def fit(
-    function: str, memory: int | None, invokes: int, functions_dir: Path, out_dir: Path
+    function: str,
+    memory: int | None,
+    invokes: int,
+    functions_dir: Path | None,
+    template: Path | None,
+    parameter_overrides: tuple[str, ...],
+    out_dir: Path,
 ) -> None:
     """Does FUNCTION's model fit Lambda? Storage, peak memory and latency of each variant in
     its function.yaml's Fit section, measured here, against Lambda's limits."""
-    from rich.progress import Progress
-
-    from lambda_sandbox.config import discover_functions
     from lambda_sandbox.tools.fit import fit as run_fit
     from lambda_sandbox.tools.fit import fit_spec, rich_tables, write_outputs
 
+    project = project_of(functions_dir, template, parameter_overrides)
     try:
-        (config,) = select(discover_functions(functions_dir), function, f"in {functions_dir}")
+        (config,) = select(project.configs(), function, project.where)
         fit_spec(config)  # a function without variants fails before any work starts
-        with Progress(console=console) as bar:
-            task = bar.add_task(f"fit {function}", total=1.0)
-            result = run_fit(
-                config,
-                memory_mb=memory,
-                invokes=invokes,
-                progress=lambda msg, frac: bar.update(task, completed=frac, description=msg),
-            )
+        with progress_bar(f"fit {function}") as bar:
+            result = run_fit(config, memory_mb=memory, invokes=invokes, progress=bar)
         for table in rich_tables(result):
             console.print(table)
         for kind, path in write_outputs(result, out_dir).items():
-            console.print(f"{kind}: {path}")
+            console.print(f"{kind}: {path}", highlight=False)
     except SandboxError as exc:
         fail(str(exc))
 
@@ -157,8 +227,9 @@ def fit(
     help="Shorten every duration and wait (e.g. 0.1 for a quick run).",
 )
 @click.option("--payload", default="{}", help="JSON, or @file to read it from a file.")
-@click.option("--endpoint", default=None, help="A running sandbox (default: `sandbox up`'s).")
 @click.option("--workers", type=int, default=0, help="Locust worker processes.")
+@endpoint_option
+@project_options
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default="reports", show_default=True
 )
@@ -170,37 +241,58 @@ def load(
     duration: float | None,
     scale: float,
     payload: str,
-    endpoint: str | None,
     workers: int,
+    endpoint: str | None,
+    functions_dir: Path | None,
+    template: Path | None,
+    parameter_overrides: tuple[str, ...],
     out_dir: Path,
 ) -> None:
     """Load-test TARGET (a function name, or a function URL) with a seed study's Locust
-    scenario; report client and server side together, and reconcile the counts."""
+    scenario; report client and server side together, and reconcile the counts. With no
+    sandbox running, a throwaway one serves the function."""
     from lambda_sandbox.tools.load import invocations_url, run_load
 
-    data = Path(payload[1:]).read_bytes() if payload.startswith("@") else payload.encode()
-    api = endpoint or running_url()
-    if api is None:
-        fail("no running sandbox here: start `sandbox up` (or pass --endpoint)")
-        return
+    data = read_payload(payload)
     function = None if target.startswith("http") else target
+    thread = None
+    if function is None:
+        api = find_url(endpoint)
+        if api is None:
+            fail("a function URL target needs its running sandbox: pass --endpoint")
+    else:
+        project = project_of(functions_dir, template, parameter_overrides)
+        try:
+            api, thread = sandbox_for(function, endpoint, project)
+        except SandboxError as exc:
+            fail(str(exc))
     url = target if function is None else invocations_url(api, target)
-    result = run_load(
-        url,
-        scenario,
-        users=users,
-        spawn_rate=spawn_rate,
-        duration_s=duration,
-        scale=scale,
-        payload=data,
-        out_dir=out_dir,
-        metrics_url=f"{api}/_sandbox/metrics",
-        workers=workers,
-        function=function,
-    )
+    try:
+        with progress(f"load {scenario}: {target}", interval_s=5.0) as say:
+            result = run_load(
+                url,
+                scenario,
+                users=users,
+                spawn_rate=spawn_rate,
+                duration_s=duration,
+                scale=scale,
+                payload=data,
+                out_dir=out_dir,
+                metrics_url=f"{api}/_sandbox/metrics",
+                workers=workers,
+                function=function,
+                progress=say,
+            )
+    except SandboxError as exc:
+        fail(str(exc))
+    finally:
+        if thread is not None:
+            thread.stop()
     for line in result.reconciliation_lines:
-        console.print(line)
-    console.print(f"report: {out_dir}")
+        console.print(line, highlight=False)
+    console.print(f"report: {result.report_html}", highlight=False)
+    if result.locust_html:
+        console.print(f"Locust's report: {result.locust_html}", highlight=False)
     if not result.reconciled:
         sys.exit(1)
 
@@ -215,18 +307,24 @@ def report(bench_json: Path, out: Path) -> None:
 
     if not bench_json.exists():
         fail(f"{bench_json} not found: run `./dev bench` first")
-    for path in write_report(bench_json, out).values():
-        console.print(str(path))
+    try:
+        for path in write_report(bench_json, out).values():
+            console.print(str(path), highlight=False)
+    except SandboxError as exc:
+        fail(str(exc))
 
 
 # ---------------------------------------------------------------------------------- demo
 @click.command()
-@click.option("--functions", "functions_dir", type=click.Path(path_type=Path), default="functions")
-def demo(functions_dir: Path) -> None:
+@project_options
+def demo(
+    functions_dir: Path | None, template: Path | None, parameter_overrides: tuple[str, ...]
+) -> None:
     """Start the sandbox, invoke the example functions, show what Lambda would do."""
     from lambda_sandbox.tools.demo import run_demo
 
+    project = project_of(functions_dir, template, parameter_overrides)
     try:
-        run_demo(functions_dir, console)
+        run_demo(project.functions_dir, console)
     except SandboxError as exc:
         fail(str(exc))

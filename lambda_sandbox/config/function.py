@@ -10,6 +10,7 @@ allowed range.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from lambda_sandbox.exceptions import ConfigError
 from lambda_sandbox.limits import Limits, load_limits
 
-__all__ = ["FunctionConfig", "build_config", "config_error", "validate_update"]
+__all__ = ["FunctionConfig", "build_config", "config_error", "environment_size", "validate_update"]
 
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
@@ -68,6 +69,7 @@ class FunctionConfig:
     description: str = ""
     events: dict[str, Any] = field(default_factory=dict)
     models: dict[str, Any] | None = None
+    logical_id: str | None = None  # the template resource's id (None for a function.yaml)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -88,6 +90,12 @@ def _int_in(source: Path, key: str, value: object, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise config_error(source, key, value, f"an integer from {lo} to {hi}")
     return value
+
+
+def environment_size(variables: dict[str, str]) -> int:
+    """The size Lambda's 4 KB limit measures: the variables as compact JSON, {"K":"V",...}
+    (LocalStack's snapshot test_large_environment_variables_fails, recorded against AWS)."""
+    return len(json.dumps(variables, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def validate_update(
@@ -132,7 +140,7 @@ def validate_update(
                 source, "Environment.Variables", variables, "a mapping of names to strings"
             )
         env_vars = {str(k): str(v) for k, v in (variables or {}).items()}
-        size = sum(len(k) + len(v) for k, v in env_vars.items())
+        size = environment_size(env_vars)
         cap = lim.q("package", "environment_variables_bytes")
         if size > cap:
             raise config_error(
@@ -167,7 +175,13 @@ def validate_update(
     return out
 
 
-def build_config(name: str, source: Path, props: dict[str, Any], limits: Limits) -> FunctionConfig:
+def build_config(
+    name: str,
+    source: Path,
+    props: dict[str, Any],
+    limits: Limits,
+    logical_id: str | None = None,
+) -> FunctionConfig:
     if not _NAME.match(name):
         raise config_error(
             source, "FunctionName", name, "1-64 letters, digits, hyphens, underscores"
@@ -202,5 +216,6 @@ def build_config(name: str, source: Path, props: dict[str, Any], limits: Limits)
         events=dict(props.get("Events") or {}),
         models=props.get("Models"),
         raw=dict(props),
+        logical_id=logical_id,
         **fields,
     )

@@ -119,6 +119,10 @@ class Cgroup(ABC):
     def oom_killed(self) -> bool: ...
 
     @abstractmethod
+    def set_cpu_quota(self, quota_us: int, period_us: int) -> None:
+        """Change the CPU quota (INIT runs with a burst, the invokes with the tier's share)."""
+
+    @abstractmethod
     def kill_all(self) -> int:
         """SIGKILL every process in the group once; returns how many were signalled."""
 
@@ -172,6 +176,9 @@ class _V1Group(Cgroup):
             if line.startswith("oom_kill "):
                 return int(line.split()[1]) > 0
         return False
+
+    def set_cpu_quota(self, quota_us: int, period_us: int) -> None:
+        _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(quota_us))
 
     def kill_all(self) -> int:
         return _kill_once(self.dirs["memory"] / "cgroup.procs")
@@ -247,6 +254,9 @@ class _V2Group(Cgroup):
         return any(
             line.startswith("oom_kill ") and int(line.split()[1]) > 0 for line in text.splitlines()
         )
+
+    def set_cpu_quota(self, quota_us: int, period_us: int) -> None:
+        _write(self.path / "cpu.max", f"{quota_us} {period_us}")
 
     def kill_all(self) -> int:
         kill_file = self.path / "cgroup.kill"

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -321,6 +322,8 @@ class DockerBackend(Backend):
         except engine_errors() as exc:
             raise BackendError(f"the Docker engine does not answer: {exc}") from exc
         self._cgroup = f"docker (cgroup v{info.get('CgroupVersion', '1')})"
+        if self.network == "auto":  # the network of the container the sandbox runs in
+            self.network = await asyncio.to_thread(_own_network, self.client)
         local = os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
         if (
             self.state_dir is not None
@@ -472,6 +475,23 @@ class DockerBackend(Backend):
                 self._disk_tmp.parent.rmdir()  # the session's folder, unless others use it
         if self._http is not None:
             await self._http.close()
+
+
+def _own_network(client: Any) -> str:
+    """The network of the container this process runs in (compose names it after its
+    project, so two stacks side by side each have their own)."""
+    try:
+        me = client.containers.get(socket.gethostname())
+    except engine_errors() as exc:
+        raise BackendError(
+            f"--docker-network auto: this sandbox does not run in a container ({exc}); name "
+            "the network the function containers should join"
+        ) from exc
+    networks = list((me.attrs.get("NetworkSettings") or {}).get("Networks") or {})
+    own = [n for n in networks if n not in ("bridge", "host", "none")] or networks
+    if not own:
+        raise BackendError("--docker-network auto: the sandbox's container is on no network")
+    return str(own[0])
 
 
 def network_gateway(client: Any, network: str) -> str:

@@ -330,11 +330,13 @@ class ProcessBackend(Backend):
                     self.session,
                     env_id,
                     spec.memory_mb << 20,
-                    spec.cpu_quota_us,
+                    spec.init_cpu_quota_us,  # INIT's burst; the tier's share from /next on
                     spec.cpu_period_us,
                     spec.pids_max,
                 )
             channel = RuntimeChannel(env_id, self.max_response_bytes, self.max_stream_bytes)
+            if cgroup is not None and spec.init_cpu_quota_us != spec.cpu_quota_us:
+                channel.first_next.add_done_callback(_end_of_init(cgroup, spec))
             address = await self.runtime_server.open(channel)
             env = ProcessEnvironment(env_id, spec, self, channel, address, cgroup, storage)
             cmd = self._command(spec, cgroup, storage, user, workdir)
@@ -425,6 +427,16 @@ class ProcessBackend(Backend):
             self._cgroups.remove_session(self.session)
         with contextlib.suppress(OSError):
             shutil.rmtree(self.state_dir / self.session)
+
+
+def _end_of_init(cgroup: Cgroup, spec: EnvironmentSpec) -> Any:
+    """INIT ends at the runtime's first /next: from then on the tier's own CPU share."""
+
+    def lower(_: object) -> None:
+        with contextlib.suppress(BackendError):  # the group is gone: so is the environment
+            cgroup.set_cpu_quota(spec.cpu_quota_us, spec.cpu_period_us)
+
+    return lower
 
 
 def _is_under(path: Path, parent: Path) -> bool:

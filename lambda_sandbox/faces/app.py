@@ -15,8 +15,8 @@ from typing import cast
 
 from aiohttp import web
 
-from lambda_sandbox.config.events import api_routes
-from lambda_sandbox.exceptions import LambdaAPIError, ServiceException
+from lambda_sandbox.config.events import ApiRoute, api_routes
+from lambda_sandbox.exceptions import ConfigError, LambdaAPIError, ServiceException
 from lambda_sandbox.faces import lambda_api
 from lambda_sandbox.faces.api_gateway import api_gateway_app
 from lambda_sandbox.faces.function_urls import function_url_app
@@ -51,11 +51,19 @@ def build_app(service: LambdaService) -> web.Application:
     return app
 
 
-async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def _serve(
+    app: web.Application, host: str, port: int, option: str
+) -> tuple[web.AppRunner, int]:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # a busy port: one line that says which and what to do
+        await runner.cleanup()
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror}): choose another port with {option}"
+        ) from None
     server = cast("asyncio.Server | None", site._server)
     if port == 0 and server is not None and server.sockets:
         port = server.sockets[0].getsockname()[1]
@@ -80,6 +88,7 @@ class Gateway:
         self.api_port = api_port if api_port is not None else (port + 1 if port else 0)
         self.api_url: str | None = None
         self.function_urls: dict[str, str] = {}
+        self.routes: list[ApiRoute] = []
         self._runners: list[web.AppRunner] = []
 
     @property
@@ -87,15 +96,16 @@ class Gateway:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        runner, self.port = await _serve(build_app(self.service), self.host, self.port)
+        runner, self.port = await _serve(build_app(self.service), self.host, self.port, "--port")
         self._runners.append(runner)
         limits = self.service.limits
         configs = [f.config for f in self.service.functions.values()]
         routes = api_routes(configs, float(limits.q("api_gateway", "integration_timeout_s")))
+        self.routes = routes
         if routes:
             max_body = int(limits.q("api_gateway", "payload_mb")) << 20
             app = api_gateway_app(self.service, routes, max_body)
-            runner, self.api_port = await _serve(app, self.host, self.api_port)
+            runner, self.api_port = await _serve(app, self.host, self.api_port, "--api-port")
             self._runners.append(runner)
             self.api_url = f"http://{self.host}:{self.api_port}"
         next_port = self.api_port + 1 if self.port and self.api_port else 0
@@ -107,7 +117,9 @@ class Gateway:
             app = function_url_app(
                 self.service, cfg.name, max_request, streaming=mode == "RESPONSE_STREAM"
             )
-            runner, port = await _serve(app, self.host, next_port)
+            runner, port = await _serve(
+                app, self.host, next_port, "--port (function URLs use the ports after --api-port)"
+            )
             self._runners.append(runner)
             self.function_urls[cfg.name] = f"http://{self.host}:{port}/"
             next_port = port + 1 if next_port else 0

@@ -17,6 +17,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from lambda_sandbox.exceptions import InvalidParameterValueException
 from lambda_sandbox.service.lambda_service import LambdaService
 from lambda_sandbox.service.metrics import Distribution
 
@@ -105,7 +106,16 @@ def metrics_routes(service: LambdaService) -> list[web.RouteDef]:
         )
 
     async def as_json(request: web.Request) -> web.Response:
-        body = {name: state.metrics() for name, state in service.functions.items()}
+        """CloudWatch-style metrics per function; `?since=<Unix time>` computes the
+        distributions (Duration, Init Duration, Max Memory Used) over that window only."""
+        raw = request.query.get("since")
+        try:
+            since = float(raw) if raw is not None else None
+        except ValueError:
+            raise InvalidParameterValueException(
+                f"since={raw!r} is not a number: give a Unix time in seconds"
+            ) from None
+        body = {name: state.metrics(since) for name, state in service.functions.items()}
         return web.Response(text=json.dumps(body), content_type="application/json")
 
     return [web.get("/metrics", prometheus), web.get("/_sandbox/metrics", as_json)]

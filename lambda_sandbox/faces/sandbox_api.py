@@ -3,13 +3,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from aiohttp import web
 
+from lambda_sandbox.exceptions import InvalidParameterValueException
 from lambda_sandbox.service.lambda_service import LambdaService
 
 __all__ = ["sandbox_routes"]
+
+
+def _number(request: web.Request, name: str, default: float) -> float:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidParameterValueException(
+            f"{name}={raw!r} is not a number: give a Unix time in seconds (since) or a count "
+            "of lines (limit)"
+        ) from None
 
 
 def sandbox_routes(service: LambdaService) -> list[web.RouteDef]:
@@ -40,10 +55,36 @@ def sandbox_routes(service: LambdaService) -> list[web.RouteDef]:
         }
         return web.Response(text=json.dumps(body), content_type="application/json")
 
-    async def logs(request: web.Request) -> web.Response:
+    async def logs(request: web.Request) -> web.StreamResponse:
+        """A function's recent lines as JSON ({"events": [...]}, `since` a Unix time, `limit`
+        the last N); with `follow=1` a stream of JSON lines, one event each, as they are
+        written (what `sandbox logs --follow` reads)."""
         state = service.get(request.match_info["name"])
-        since = float(request.query.get("since", "0"))
+        since = _number(request, "since", 0.0)
+        limit = int(_number(request, "limit", 0.0))
         events = [{"timestamp": t, "message": m} for t, m in state.log.recent if t > since]
-        return web.Response(text=json.dumps({"events": events}), content_type="application/json")
+        if limit > 0:
+            events = events[-limit:]
+        if request.query.get("follow") not in ("1", "true"):
+            return web.Response(
+                text=json.dumps({"events": events}), content_type="application/json"
+            )
+        # subscribed in the same loop turn as the backlog was read: no line falls between
+        queue = state.log.follow()
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        response.enable_chunked_encoding()
+        try:
+            await response.prepare(request)
+            for event in events:
+                await response.write(json.dumps(event).encode() + b"\n")
+            while True:
+                stamp, message = await queue.get()
+                event = {"timestamp": stamp, "message": message}
+                await response.write(json.dumps(event).encode() + b"\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            state.log.unfollow(queue)
+        return response
 
     return [web.get("/_sandbox/info", info), web.get("/_sandbox/logs/{name}", logs)]

@@ -8,6 +8,8 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from lambda_sandbox.extras import require
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -43,7 +45,9 @@ def usd(value: float | None) -> str:
         return f"${value:,.0f}"
     if value >= 10:
         return f"${value:.2f}"
-    return f"${value:.3f}"
+    if value >= 0.01 or value == 0:
+        return f"${value:.3f}"
+    return f"${value:.3g}"  # a small run's cost: three significant digits, never $0.000
 
 
 def pct(value: float | None, spec: str = ".1f") -> str:
@@ -52,6 +56,7 @@ def pct(value: float | None, spec: str = ".1f") -> str:
 
 # charts ----------------------------------------------------------------------------------------
 def figure(width: float, height: float) -> Figure:
+    require("reports", "drawing charts")
     import matplotlib
 
     matplotlib.use("Agg")  # no display; explicit, so no backend warning

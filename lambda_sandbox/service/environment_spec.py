@@ -10,6 +10,8 @@ line after each REPORT.
 
 from __future__ import annotations
 
+import os
+
 from lambda_sandbox.environments.base import Backend
 from lambda_sandbox.limits import Limits
 from lambda_sandbox.service.environment_variables import AwsSide, lambda_environment
@@ -38,6 +40,9 @@ class EnvironmentSpecs:
         if spec is None or spec.config_generation != state.generation:
             cfg = state.config
             vcpus, _ = self.limits.host_capped_vcpus(cfg.memory_mb, self.host_cpus)
+            host = self.host_cpus or os.cpu_count() or 1
+            burst = float(self.limits.q("init", "on_demand_burst_vcpus"))
+            init_vcpus = min(max(vcpus, burst), float(host))
             spec = EnvironmentSpec(
                 function_name=cfg.name,
                 handler=cfg.handler,
@@ -52,6 +57,7 @@ class EnvironmentSpecs:
                 cpu_period_us=self.limits.q("cpu", "cfs_period_us"),
                 timeout_s=cfg.timeout_s,
                 config_generation=state.generation,
+                init_vcpus=init_vcpus,
             )
             self._specs[state.name] = spec
         return spec

@@ -42,7 +42,7 @@ class FunctionState:
     def environments(self) -> list[Environment]:
         return [*self.idle, *self.busy]
 
-    def metrics(self) -> dict[str, object]:
+    def metrics(self, since: float | None = None) -> dict[str, object]:
         return self.stats.as_cloudwatch(
-            self.in_use, {"idle": len(self.idle), "busy": len(self.busy)}
+            self.in_use, {"idle": len(self.idle), "busy": len(self.busy)}, since
         )

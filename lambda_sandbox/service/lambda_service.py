@@ -118,6 +118,16 @@ class LambdaService:
     def get(self, name_or_arn: str) -> FunctionState:
         return self.registry.get(name_or_arn)
 
+    async def reload(self, config: FunctionConfig, bundle_dir: Path) -> FunctionState:
+        """New code or configuration (hot reload): new invocations get fresh environments,
+        idle ones are retired, invocations in flight finish on the old code."""
+        old = self.functions.get(config.name)
+        if old is not None:
+            self.lifecycle.finish_pending(old)
+        state = self.register(config, bundle_dir)
+        await self.pool.retire_idle(state)
+        return state
+
     # configuration -------------------------------------------------------------------------
     async def update_configuration(self, name: str, props: dict[str, Any]) -> FunctionState:
         """UpdateFunctionConfiguration: new environments pick the change up; old ones drain."""

@@ -6,6 +6,7 @@ which `sandbox logs FN --follow` tails from another terminal.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections import deque
@@ -30,13 +31,28 @@ class LogStream:
         self.recent: deque[tuple[float, str]] = deque(maxlen=keep)
         self.path = directory / f"{function_name}.log" if directory else None
         self._file: TextIO | None = None
+        self._followers: set[asyncio.Queue[tuple[float, str]]] = set()
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
 
+    def follow(self, backlog: int = 10_000) -> asyncio.Queue[tuple[float, str]]:
+        """A queue that gets every line written from now on (`sandbox logs --follow`)."""
+        queue: asyncio.Queue[tuple[float, str]] = asyncio.Queue(maxsize=backlog)
+        self._followers.add(queue)
+        return queue
+
+    def unfollow(self, queue: asyncio.Queue[tuple[float, str]]) -> None:
+        self._followers.discard(queue)
+
     def write(self, lines: list[str]) -> None:
         now = time.time()
         self.recent.extend((now, line) for line in lines)
+        for queue in self._followers:
+            for line in lines:
+                if queue.full():  # a reader that stopped reading does not hold the sandbox up
+                    break
+                queue.put_nowait((now, line))
         if self._file is not None:
             stamp = (
                 time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import statistics
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ class Distribution:
     n: int = 0
     maximum: float = 0.0
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    recent_at: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))  # Unix times
 
     def __post_init__(self) -> None:
         if not self.counts:
@@ -56,15 +58,36 @@ class Distribution:
         self.n += 1
         self.maximum = max(self.maximum, value)
         self.recent.append(value)
+        self.recent_at.append(time.time())
 
-    def percentile(self, q: float) -> float | None:
-        if not self.recent:
+    def window(self, since: float | None = None) -> list[float]:
+        """The recent values, or only those observed at or after `since` (a Unix time)."""
+        if since is None:
+            return list(self.recent)
+        return [v for t, v in zip(self.recent_at, self.recent, strict=True) if t >= since]
+
+    def percentile(self, q: float, since: float | None = None) -> float | None:
+        values = self.window(since)
+        if not values:
             return None
-        if len(self.recent) == 1:
-            return self.recent[0]
-        return statistics.quantiles(self.recent, n=100, method="inclusive")[int(q) - 1]
+        if len(values) == 1:
+            return values[0]
+        return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, since: float | None = None) -> dict[str, Any]:
+        """Count, average, max and percentiles: over the sandbox's life (percentiles over the
+        last 10,000 values), or over the values observed since `since` (a load run's window)."""
+        if since is not None:
+            values = self.window(since)
+            return {
+                "count": len(values),
+                "avg": sum(values) / len(values) if values else None,
+                "max": max(values) if values else None,
+                "p50": self.percentile(50, since),
+                "p95": self.percentile(95, since),
+                "p99": self.percentile(99, since),
+                "since": since,
+            }
         return {
             "count": self.n,
             "avg": self.total / self.n if self.n else None,
@@ -92,7 +115,9 @@ class FunctionMetrics:
         default_factory=lambda: Distribution(buckets=(64, 128, 256, 512, 1024, 2048, 4096, 10240))
     )
 
-    def as_cloudwatch(self, concurrent_now: int, environments: dict[str, int]) -> dict[str, Any]:
+    def as_cloudwatch(
+        self, concurrent_now: int, environments: dict[str, int], since: float | None = None
+    ) -> dict[str, Any]:
         return {
             "Invocations": self.invocations,
             "Errors": self.errors,
@@ -103,9 +128,9 @@ class FunctionMetrics:
             "AsyncEventsDropped": self.async_events_dropped,
             "ConcurrentExecutions": concurrent_now,
             "MaxConcurrentExecutions": self.max_concurrency,
-            "Duration": self.duration.summary(),
-            "InitDuration": self.init_duration.summary(),
-            "MaxMemoryUsed": self.max_memory_used_mb.summary(),
+            "Duration": self.duration.summary(since),
+            "InitDuration": self.init_duration.summary(since),
+            "MaxMemoryUsed": self.max_memory_used_mb.summary(since),
             "BilledDurationTotal": self.billed_ms_total,
             "Environments": environments,
         }

@@ -35,13 +35,15 @@ class EnvironmentPool:
         self._reaper: asyncio.Task[None] | None = None
         self.closed = False
 
-    @staticmethod
-    def take(state: FunctionState) -> Environment | None:
-        """The most recently used live idle environment, or None (a cold start)."""
+    def take(self, state: FunctionState) -> Environment | None:
+        """The most recently used live idle environment of the function's current code and
+        configuration, or None (a cold start)."""
         while state.idle:
             env = state.idle.pop()
-            if env.alive:
+            if env.alive and env.spec.config_generation == state.generation:
                 return env
+            if env.alive:  # an older generation: retired
+                self._spawn(env.kill())
         return None
 
     def put_back(self, state: FunctionState, env: Environment, reusable: bool) -> None:

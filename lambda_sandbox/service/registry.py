@@ -40,6 +40,8 @@ class FunctionRegistry:
         state.code_size, state.code_sha256 = dir_digest(bundle_dir)
         old = self.functions.get(config.name)
         if old is not None:
+            state.log.close()
+            state.log = old.log  # one stream per function, across reloads
             state.generation = old.generation + 1
             state.idle, state.busy, state.in_use = old.idle, old.busy, old.in_use
             state.stats = old.stats

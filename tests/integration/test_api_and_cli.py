@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -173,19 +173,17 @@ def _runtime_pids(parent: int) -> list[int]:
     return pids
 
 
-def test_logs_command_prints_the_stream(tmp_path: Path) -> None:
-    logs = tmp_path / ".sandbox" / "logs"
-    logs.mkdir(parents=True)
-    (logs / "fn.log").write_text("2026-01-01T00:00:00.000Z START RequestId: x Version: $LATEST\n")
-    old = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        result = CliRunner().invoke(main, ["logs", "fn"])
-        missing = CliRunner().invoke(main, ["logs", "nothing"])
-    finally:
-        os.chdir(old)
-    assert result.exit_code == 0 and "START RequestId: x" in result.output
-    assert missing.exit_code == 1 and "no log for 'nothing'" in missing.output
+def test_logs_command_reads_the_stream_over_http(probe_sandbox: Any, probe_client: Any) -> None:
+    probe_client.invoke(FunctionName="probe", Payload=b"{}")
+    result = CliRunner().invoke(main, ["logs", "probe", "--endpoint", probe_sandbox.url])
+    missing = CliRunner().invoke(main, ["logs", "nothing", "--endpoint", probe_sandbox.url])
+    assert result.exit_code == 0 and "REPORT RequestId:" in result.output
+    assert missing.exit_code == 1 and "Function not found" in missing.output
+    # a bad query is a 400 that says what to give, not a 500
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{probe_sandbox.url}/_sandbox/logs/probe?since=abc")
+    assert info.value.code == 400
+    assert "Unix time" in json.loads(info.value.read())["message"]
 
 
 def test_stats_command_prints_the_metrics(probe_sandbox: Any, probe_client: Any) -> None:

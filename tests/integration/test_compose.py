@@ -54,6 +54,11 @@ def test_compose_config_validates_and_wires_the_stack() -> None:
     sandbox, localstack = services["sandbox"], services["localstack"]
     assert "--backend=docker" in sandbox["command"]
     assert "--aws-endpoint=http://localstack:4566" in sandbox["command"]
+    # nothing is named fixedly, so two checkouts run side by side: the project is the
+    # folder's (or COMPOSE_PROJECT_NAME), the network the project's, found by the sandbox
+    assert config["name"] == ROOT.name.lower() and "container_name" not in sandbox
+    assert config["networks"]["lambda"]["name"] == f"{config['name']}_lambda"
+    assert "--docker-network=auto" in sandbox["command"]
     assert sandbox["depends_on"]["localstack"]["condition"] == "service_healthy"
     mounts = {v["target"]: v for v in sandbox["volumes"]}
     assert mounts["/var/run/docker.sock"]["source"] == "/var/run/docker.sock"

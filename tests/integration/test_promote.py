@@ -175,7 +175,7 @@ def assert_same_configuration(fn: FunctionConfig, result: PromoteResult, lam: An
     assert cfg["Architectures"] == list(fn.architectures)
     variables = cfg["Environment"]["Variables"]
     assert {k: variables[k] for k in fn.environment} == fn.environment
-    assert variables["SANDBOX_VCPUS"] == f"{load_limits().vcpus_for(fn.memory_mb):.3f}"
+    assert "SANDBOX_VCPUS" not in variables, "only function.yaml's own variables are deployed"
     assert result.plan.package is not None
     assert cfg["CodeSha256"] == result.plan.package.sha256
     concurrency = lam.get_function_concurrency(FunctionName=fn.name)
@@ -233,7 +233,8 @@ def test_a_second_promote_updates_in_place(moto: None, own_cache: Path, tmp_path
     reporter = ListReporter()
     second = promote(changed, PromoteOptions(create_role=True), reporter=reporter)
     fields = {c.field for c in second.plan.changes}
-    assert {"MemorySize", "CodeSha256", "Environment.SANDBOX_VCPUS"} <= fields
+    assert {"MemorySize", "CodeSha256"} <= fields
+    assert not any(f.startswith("Environment.") for f in fields), "no variable of the sandbox's"
     assert "Runtime" not in fields
     functions = lam.list_functions()["Functions"]
     assert [f["FunctionName"] for f in functions] == [fn.name]
@@ -978,8 +979,7 @@ def test_localstack_create_update_in_place_and_dry_run(
     # a dry run of a third change leaves LocalStack as it is
     deployed = snapshot(endpoint)
     third = promote(fn.with_updates(timeout_s=60.0), dataclasses.replace(options, dry_run=True))
-    assert [c.field for c in third.plan.changes] == ["MemorySize", "Timeout",
-                                                      "Environment.SANDBOX_VCPUS"]  # fmt: skip
+    assert [c.field for c in third.plan.changes] == ["MemorySize", "Timeout"]
     assert snapshot(endpoint) == deployed
     assert third.plan.up_to_date is False
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "lambda_sandbox"
 LAYERS = ["faces", "service", "environments", "runtime_api"]  # top to bottom
 PURE_LEAVES = {"exceptions", "paths", "log_lines"}
-LEAVES = PURE_LEAVES | {"types", "limits", "cost", "config", "docker_engine"}
+LEAVES = PURE_LEAVES | {"types", "limits", "cost", "config", "docker_engine", "extras"}
 MAX_LINES = 600
 
 
@@ -144,6 +144,7 @@ def test_exceptions_exports_are_pinned() -> None:
             "InvalidParameterValueException",
             "InvalidRequestContentException",
             "LambdaAPIError",
+            "MissingExtraError",
             "RequestEntityTooLargeException",
             "ResourceConflictException",
             "ResourceNotFoundException",

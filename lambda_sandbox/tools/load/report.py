@@ -194,6 +194,12 @@ def write_report(result: LoadResult, out_dir: Path) -> Path:
     other = "".join(
         f"<li>{html.escape(k)}: {v}</li>" for k, v in sorted(r.other_error_kinds.items())
     )
+    locust = (
+        f'<p>Locust\'s own report: <a href="{html.escape(Path(r.locust_html).name)}">'
+        f"{html.escape(Path(r.locust_html).name)}</a></p>"
+        if r.locust_html
+        else ""
+    )
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>load {html.escape(r.name)}</title>
 <style>body{{font-family:sans-serif;max-width:62rem;margin:1.5rem auto}}
@@ -209,8 +215,10 @@ target <code>{html.escape(r.target)}</code> ({html.escape(r.mode)}).</p>
 <pre>{html.escape(chr(10).join(r.reconciliation_lines))}</pre>
 <h2>Statistics</h2>{_table(rows)}
 {"<p>other errors:</p><ul>" + other + "</ul>" if other else ""}
-<p>Server Duration percentiles are the sandbox's recent window (last 10,000 invocations).</p>
+<p>Server Duration percentiles cover this run's invocations only
+(/_sandbox/metrics?since=its start).</p>
 {cost}
+{locust}
 {images}
 </body></html>
 """

@@ -42,6 +42,7 @@ class LoadResult:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
     report_html: str | None = None
+    locust_html: str | None = None  # Locust's own report, kept beside the sandbox's
     files: list[str] = field(default_factory=list)
     locust_exit_code: int = 0
 

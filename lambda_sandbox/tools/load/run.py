@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from lambda_sandbox.extras import require
 from lambda_sandbox.tools.load.classify import FUNCTION_ERROR, THROTTLED
 from lambda_sandbox.tools.load.report import write_report
 from lambda_sandbox.tools.load.result import LoadResult
 from lambda_sandbox.tools.load.scenarios import SCENARIOS, Scenario
+from lambda_sandbox.types import Progress
 
 __all__ = ["invocations_url", "run_load"]
 
@@ -115,6 +117,34 @@ def _settle(sampler: _Sampler, timeout_s: float = 30.0) -> dict[str, Any] | None
     return sampler.samples[-1] if sampler.samples else None
 
 
+def _percentiles(metrics: dict[str, Any]) -> dict[str, Any]:
+    duration, init = metrics.get("Duration") or {}, metrics.get("InitDuration") or {}
+    return {
+        "DurationP50": duration.get("p50"),
+        "DurationP95": duration.get("p95"),
+        "InitDurationP50": init.get("p50"),
+    }
+
+
+def _live_line(prefix: Path, sampler: _Sampler | None, elapsed: float, planned: float) -> str:
+    """One progress line: Locust's latest aggregated stats row and the server's concurrency."""
+    rows = [
+        r for r in _read_csv(Path(f"{prefix}_stats_history.csv")) if r.get("Name") == "Aggregated"
+    ]
+    parts = [f"{elapsed:.0f}/{planned:.0f} s"]
+    if rows:
+        last = rows[-1]
+        parts.append(
+            f"{last['User Count']} users, {_num(last['Requests/s']) or 0:.1f} req/s, "
+            f"{int(float(last['Total Request Count']))} sent, "
+            f"{int(float(last['Total Failure Count']))} failed"
+        )
+    if sampler is not None and sampler.samples:
+        s = sampler.samples[-1]
+        parts.append(f"server: {s['ConcurrentExecutions']} running, {s['ColdStarts']} cold starts")
+    return "; ".join(parts)
+
+
 # the client side ----------------------------------------------------------------------------------
 def _read_csv(path: Path) -> list[dict[str, str]]:
     if not path.exists():
@@ -171,6 +201,7 @@ def run_load(
     name: str | None = None,
     memory_mb: int | None = None,
     stop_timeout_s: float = 60.0,
+    progress: Progress | None = None,
 ) -> LoadResult:
     """Run one Locust load test and write its report; see the module's docstring.
 
@@ -178,8 +209,10 @@ def run_load(
     `users`, `spawn_rate`, `duration_s` override the scenario's (after scaling). `metrics_url`
     defaults to the target's /_sandbox/metrics in Invoke mode; for a function URL pass it and
     `function` (the name the sandbox's metrics use). `workers` > 0 runs Locust's master with
-    that many worker processes (`--processes`).
+    that many worker processes (`--processes`). `progress` gets a line every second while
+    it runs: users, requests per second, failures, from Locust's stats as they are written.
     """
+    require("load", "sandbox load")
     spec = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
     mode, host, function, path = _resolve(target, function)
     if metrics_url is None and mode == "invoke":
@@ -208,6 +241,7 @@ def run_load(
     cmd = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
         "--csv", str(prefix), "--csv-full-history", "--only-summary", "--loglevel", "WARNING",
+        "--html", f"{prefix}.locust.html",
         "--stop-timeout", f"{max(int(stop_timeout_s), 1)}s", "--exit-code-on-error", "0",
     ]  # fmt: skip
     if spec.shape == "ramp":
@@ -242,21 +276,33 @@ def run_load(
     before = sampler.sample() if sampler else None
     if sampler:
         sampler.start()
+    say = progress or (lambda _m: None)
+    log_path = out_dir / f"load-{label}.locust.log"
     try:
-        proc = subprocess.run(
-            cmd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=run_duration + stop_timeout_s + 120,
-            check=False,
-        )
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+            deadline = time.monotonic() + run_duration + stop_timeout_s + 120
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    break
+                time.sleep(1.0)
+                say(_live_line(prefix, sampler, time.time() - t0, run_duration))
+            returncode = proc.wait()
     finally:
         if sampler:
             sampler.stop()
-    result.locust_exit_code = proc.returncode
-    (out_dir / f"load-{label}.locust.log").write_text(proc.stdout + proc.stderr)
+    result.locust_exit_code = returncode
+    output = log_path.read_text()
     after = _settle(sampler) if sampler else None
+    if after is not None and metrics_url and function:  # the run's own percentiles
+        try:
+            windowed = _get_json(f"{metrics_url}?since={t0}")[function]
+            after = {**after, **_percentiles(windowed)}
+        except (OSError, ValueError, KeyError):
+            pass
+    locust_html = Path(f"{prefix}.locust.html")
+    result.locust_html = str(locust_html) if locust_html.exists() else None
     result.elapsed_s = round(time.time() - t0, 3)
     if sampler:
         result.samples = sampler.samples
@@ -264,10 +310,10 @@ def run_load(
     _client_side(result, prefix, t0)
     _server_side(result, before, after)
     _reconcile(result, have_server=before is not None and after is not None)
-    if proc.returncode != 0:
+    if returncode != 0:
         result.reconciled = False
         result.reconciliation_errors.append(
-            f"locust exited with {proc.returncode}: {proc.stderr.strip()[-500:]}"
+            f"locust exited with {returncode}: {output.strip()[-500:]}"
         )
 
     write_report(result, out_dir)

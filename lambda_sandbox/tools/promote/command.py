@@ -23,8 +23,17 @@ __all__ = ["find_function", "run_promote"]
 _PAYLOAD_SHOWN = 400  # characters of the smoke invoke's answer printed
 
 
-def find_function(name: str, functions_dir: Path, template: Path | None = None) -> FunctionConfig:
-    configs = load_sam_template(template) if template else discover_functions(functions_dir)
+def find_function(
+    name: str,
+    functions_dir: Path,
+    template: Path | None = None,
+    parameters: dict[str, str] | None = None,
+) -> FunctionConfig:
+    configs = (
+        load_sam_template(template, parameters=parameters)
+        if template
+        else discover_functions(functions_dir)
+    )
     for config in configs:
         if config.name == name:
             return config
@@ -39,6 +48,7 @@ def run_promote(
     *,
     functions_dir: Path = Path("functions"),
     template: Path | None = None,
+    parameters: dict[str, str] | None = None,
     yes: bool = False,
     console: Console | None = None,
     ask: Callable[[str], bool] | None = None,
@@ -46,7 +56,7 @@ def run_promote(
     """The command's body; returns the exit status (0 done, 1 failed or refused)."""
     out = console or Console()
     try:
-        config = find_function(function, functions_dir, template)
+        config = find_function(function, functions_dir, template, parameters)
         aws = AwsTarget(options.region, options.profile, options.endpoint_url)
         with RichReporter(out) as reporter:
             plan = make_plan(config, options, aws=aws, reporter=reporter)
@@ -93,6 +103,8 @@ def print_result(result: PromoteResult, out: Console) -> int:
             f"--region {plan.region} out.json"
         )
     status = 0
+    if result.smoke_skipped:
+        out.print(f"smoke test: skipped ({escape(result.smoke_skipped)})")
     smoke = result.smoke
     if smoke is not None:
         ok = "[green]OK[/]" if smoke.ok else f"[red]FAILED ({escape(str(smoke.function_error))})[/]"

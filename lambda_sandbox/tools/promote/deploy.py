@@ -12,10 +12,12 @@ import base64
 import json
 import re
 import time
+import urllib.request
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -51,11 +53,24 @@ class AwsTarget:
         profile: str | None = None,
         endpoint_url: str | None = None,
     ) -> None:
+        self.local = is_local_endpoint(endpoint_url)
         with aws_step("loading the AWS profile"):
             self.session = boto3.Session(profile_name=profile, region_name=region)
+            if self.local and (
+                self.session.get_credentials() is None or not self.session.region_name
+            ):
+                # a local endpoint (moto, LocalStack) takes any credentials: test ones, and
+                # Lambda's default region, unless the user's chain has its own
+                creds = self.session.get_credentials()
+                self.session = boto3.Session(
+                    aws_access_key_id=creds.access_key if creds else "test",
+                    aws_secret_access_key=creds.secret_key if creds else "test",
+                    aws_session_token=creds.token if creds else None,
+                    region_name=self.session.region_name or "us-east-1",
+                )
         if not self.session.region_name:
             raise PromoteError(
-                "no AWS region: pass --region, set AWS_REGION, or set one in the profile"
+                "no AWS region: pass --region, set AWS_DEFAULT_REGION, or set one in the profile"
             )
         self.region: str = self.session.region_name
         self.endpoint_url = endpoint_url
@@ -88,6 +103,29 @@ class AwsTarget:
     def describe(self) -> str:
         where = f" at {self.endpoint_url}" if self.endpoint_url else ""
         return f"account {self.account}, {self.region}{where}"
+
+    def cannot_run_functions(self) -> str | None:
+        """Why this target cannot run a function (so no smoke test), or None. moto's server
+        runs Lambda functions only in Docker containers of its own."""
+        if not self.endpoint_url:
+            return None
+        try:
+            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=3) as resp:
+                if resp.status == 200:
+                    return "the target is moto's server, which runs functions only in Docker"
+        except (OSError, ValueError):
+            return None
+        return None
+
+
+def is_local_endpoint(url: str | None) -> bool:
+    """A moto or LocalStack endpoint on this machine or the compose network."""
+    if not url:
+        return False
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "127.0.0.1", "::1", "0.0.0.0", "localstack", "moto") or (
+        host.endswith(".localhost") or host == "host.docker.internal"
+    )
 
 
 # ------------------------------------------------------------------------------- reading

@@ -91,7 +91,9 @@ def aws_step(step: str, hints: dict[str, str] | None = None) -> Iterator[None]:
             f"{step} failed: {exc}. Check the name with `aws configure list-profiles`"
         ) from exc
     except NoRegionError as exc:
-        raise PromoteError(f"{step} failed: no region: pass --region or set AWS_REGION") from exc
+        raise PromoteError(
+            f"{step} failed: no region: pass --region or set AWS_DEFAULT_REGION"
+        ) from exc
     except EndpointConnectionError as exc:
         raise PromoteError(
             f"{step} failed: cannot reach {exc.kwargs.get('endpoint_url', 'AWS')}: check the "

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from lambda_sandbox.build.bundle import STREAMING_WRAPPER, streams
 from lambda_sandbox.config import FunctionConfig
+from lambda_sandbox.config.function import environment_size
 from lambda_sandbox.limits import Limits, load_limits
 from lambda_sandbox.tools.promote.errors import PromoteError
 
@@ -139,20 +140,20 @@ def function_environment(
     model_prefix: str | None = None,
     limits: Limits | None = None,
 ) -> dict[str, str]:
-    """Environment.Variables on AWS: function.yaml's, the model location (MODEL_BUCKET,
-    overridable; MODEL_KEY_PREFIX), and what the sandbox gives the handler locally that Lambda
-    would not: SANDBOX_VCPUS (Lambda's CPU share at this MemorySize) and, for a streaming
-    function, AWS_LAMBDA_EXEC_WRAPPER pointing at the wrapper inside the package."""
+    """Environment.Variables on AWS: function.yaml's own, the model location when promote
+    puts the models somewhere else (--model-bucket; MODEL_KEY_PREFIX), and for a function
+    that streams (InvokeMode RESPONSE_STREAM) AWS_LAMBDA_EXEC_WRAPPER pointing at the wrapper
+    inside the package, which is how its declared streaming works on Lambda. Nothing the
+    sandbox adds locally (SANDBOX_VCPUS, endpoints, credentials) is deployed."""
     lim = limits or load_limits()
     env = dict(config.environment)
     if model_bucket:
         env["MODEL_BUCKET"] = model_bucket
     if model_prefix is not None and "MODEL_KEY_PREFIX" not in env:
         env["MODEL_KEY_PREFIX"] = model_prefix
-    env.setdefault("SANDBOX_VCPUS", f"{lim.vcpus_for(config.memory_mb):.3f}")
     if streams(config):
         env.setdefault("AWS_LAMBDA_EXEC_WRAPPER", f"{TASK_ROOT}/{STREAMING_WRAPPER}")
-    size = sum(len(k) + len(v) for k, v in env.items())
+    size = environment_size(env)
     cap = lim.q("package", "environment_variables_bytes")
     if size > cap:
         raise PromoteError(

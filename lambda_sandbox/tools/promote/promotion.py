@@ -235,6 +235,7 @@ class PromoteResult:
     endpoint: str | None = None  # the function URL
     http_api_endpoint: str | None = None  # the HTTP API's $default stage
     smoke: Smoke | None = None
+    smoke_skipped: str | None = None  # why there was no smoke test
     cost: CostEstimate | None = None
 
 

@@ -79,7 +79,10 @@ def complete(
     lim = limits or load_limits()
     deployed = apply_plan(plan, aws, say)
     smoke = None
-    if options.smoke_test:
+    skipped = aws.cannot_run_functions() if options.smoke_test else None
+    if skipped:
+        say.step(f"smoke test skipped: {skipped}")
+    elif options.smoke_test:
         say.step(f"smoke test: invoking {plan.function} with {plan.event_file or '{}'}")
         try:
             smoke = deploy.smoke_invoke(
@@ -101,5 +104,6 @@ def complete(
         endpoint=deployed.url,
         http_api_endpoint=deployed.api_url,
         smoke=smoke,
+        smoke_skipped=skipped,
         cost=cost,
     )

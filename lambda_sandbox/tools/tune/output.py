@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import json
 from pathlib import Path
 from typing import Any
 
-from lambda_sandbox.reports.tables import Table, html_page
+from lambda_sandbox.exceptions import MissingExtraError
+from lambda_sandbox.extras import require
+from lambda_sandbox.reports.tables import Table, html_page, img_tag
 from lambda_sandbox.tools.tune.power_tuning import TierStats, TuneResult
 
 __all__ = ["render_table", "table", "write_outputs"]
@@ -40,6 +41,9 @@ def _rows(result: TuneResult) -> list[list[str]]:
             errors += " (" + ", ".join(f"{k} x{v}" for k, v in s.error_types.items()) + ")"
         if s.warmup_errors:
             errors += f", {s.warmup_errors} in warm-up"
+        if s.stopped:
+            errors += f"; stopped: {s.stopped}"
+        with_cold = s.price_with_cold_starts
         rows.append(
             [
                 str(s.value),
@@ -48,6 +52,7 @@ def _rows(result: TuneResult) -> list[list[str]]:
                 _fmt(s.average_billed_duration, ".1f"),
                 _fmt(s.average_price, ".3e"),
                 _fmt(per_million, ".2f"),
+                _fmt(None if with_cold is None else (with_cold + s.request_price) * 1e6, ".2f"),
                 _fmt(s.init_duration, ".0f"),
                 "-" if s.max_memory_used is None else str(s.max_memory_used),
                 errors,
@@ -64,6 +69,7 @@ _HEADERS = [
     "Avg billed (ms)",
     "$ / invoke (compute)",
     "$ / 1M (incl. requests)",
+    "$ / 1M with cold starts",
     "Init (ms)",
     "Max mem (MB)",
     "Errors",
@@ -99,6 +105,14 @@ def _summary(result: TuneResult) -> str:
         f"{int(result.discard_top_bottom * 100)}% trimmed each end; {result.arch}; "
         f"on Lambda this run costs ${result.lambda_cost:.2e}"
     )
+    parts.append(
+        "every invoke a cold start (onlyColdStarts)"
+        if result.only_cold_starts
+        else f"'with cold starts': {result.cold_start_rate:.1%} of invocations bill their INIT"
+    )
+    for s in result.stats:
+        if s.stopped:
+            parts.append(f"{s.value} MB stopped early: {s.stopped}")
     if result.capped_tiers:
         parts.append(
             f"CPU capped on this {result.host_cpus}-core host at "
@@ -109,7 +123,29 @@ def _summary(result: TuneResult) -> str:
     return "\n".join(parts)
 
 
+def _init_panel(ax: Any, result: TuneResult, init_color: str, fail_color: str) -> None:
+    """Init Duration per tier (the warm-up's cold start): for ML functions the biggest cost."""
+    xs = [s.value for s in result.stats if s.init_duration is not None]
+    inits = [s.init_duration or 0.0 for s in result.stats if s.init_duration is not None]
+    widths = [x * 0.35 for x in xs]  # a log axis: bars as wide as their tier
+    ax.bar(xs, inits, width=widths, color=init_color, alpha=0.75, zorder=3)
+    for x, v in zip(xs, inits, strict=True):
+        label = f"{v / 1000:,.1f} s" if v >= 1000 else f"{v:,.0f} ms"
+        ax.annotate(label, (x, v), xytext=(0, 3), textcoords="offset points", ha="center",
+                    fontsize=8, color=init_color)  # fmt: skip
+    for s in result.stats:
+        if s.stopped:
+            ax.annotate("stopped", (s.value, 0), xytext=(0, 4), textcoords="offset points",
+                        ha="center", fontsize=8, color=fail_color)  # fmt: skip
+    ax.set_ylabel("Init Duration (ms)", color=init_color)
+    ax.tick_params(axis="y", colors=init_color)
+    ax.set_ylim(0, (max(inits, default=0.0) or 1.0) * 1.3)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.set_xlabel("memory (MB)")
+
+
 def _chart_png(result: TuneResult) -> bytes:
+    require("reports", "the tune chart")
     import matplotlib
 
     matplotlib.use("Agg")  # no display; explicit, so no backend warning
@@ -123,13 +159,17 @@ def _chart_png(result: TuneResult) -> bytes:
     xs = [s.value for s in good]
     durations = [s.average_duration or 0.0 for s in good]
     costs = [(s.average_price or 0.0) * 1e6 for s in good]
+    cold_costs = [(s.price_with_cold_starts or 0.0) * 1e6 for s in good]
     all_x = [s.value for s in result.stats]
 
-    fig = Figure(figsize=(10, 6), dpi=120, layout="constrained")
-    ax = fig.add_subplot()
+    fig = Figure(figsize=(10, 7.6), dpi=120, layout="constrained")
+    ax, ax_init = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1.3])
     ax2 = ax.twinx()
     ax.plot(xs, durations, "o-", color=dur_color, lw=2, ms=7, zorder=4)
     ax2.plot(xs, costs, "s--", color=cost_color, lw=2, ms=7, zorder=4)
+    if any(cold_costs) and not result.only_cold_starts:
+        ax2.plot(xs, cold_costs, "^:", color=cost_color, lw=1.5, ms=6, alpha=0.8, zorder=3)
+    _init_panel(ax_init, result, init_color="#8e5bb5", fail_color=fail_color)
     label_box = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85}
     for x, d, c in zip(xs, durations, costs, strict=True):
         lift = 15 if x == result.power else 9  # clear of the chosen tier's star
@@ -160,7 +200,6 @@ def _chart_png(result: TuneResult) -> bytes:
     ax.set_xticks(all_x, [str(x) for x in all_x])
     ax.minorticks_off()
     ax.set_xlim(min(all_x) / 1.3, max(all_x) * 1.3)
-    ax.set_xlabel("memory (MB)")
     ax.set_ylabel("average duration (ms, trimmed mean)", color=dur_color)
     ax2.set_ylabel("$ per 1M invocations (compute)", color=cost_color)
     ax.tick_params(axis="y", colors=dur_color)
@@ -174,6 +213,18 @@ def _chart_png(result: TuneResult) -> bytes:
         Line2D([], [], color=dur_color, marker="o", lw=2, label="avg duration (ms)"),
         Line2D([], [], color=cost_color, marker="s", ls="--", lw=2, label="$ per 1M (compute)"),
     ]
+    if any(cold_costs) and not result.only_cold_starts:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=cost_color,
+                marker="^",
+                ls=":",
+                lw=1.5,
+                label=f"$ per 1M, {result.cold_start_rate:.1%} cold starts",
+            )
+        )
     best = next((s for s in good if s.value == result.power), None)
     if best is not None and best.average_duration is not None:
         ax.axvline(best.value, color=best_color, lw=1.5, ls=":", zorder=1)
@@ -251,14 +302,16 @@ def _chart_png(result: TuneResult) -> bytes:
     return buf.getvalue()
 
 
-def _html(result: TuneResult, image: bytes) -> str:
+def _html(result: TuneResult, image: bytes | None, missing: str = "") -> str:
     esc = html.escape
-    encoded = base64.b64encode(image).decode()
     title = esc(f"sandbox tune {result.function}")
     url = esc(result.visualization())
+    chart = (
+        img_tag("duration and cost against memory", image) if image else f"<p>{esc(missing)}</p>"
+    )
     body = f"""<h1>{title}</h1>
 <p>strategy: {esc(_strategy_label(result))}</p>
-<img alt="duration and cost against memory" src="data:image/png;base64,{encoded}">
+{chart}
 {table(result).html(level=2)}
 <p><small>Power Tuning's own visualization of the same numbers (the data stays in the URL
 hash): <a href="{url}">lambda-power-tuning.show</a></small></p>"""
@@ -276,10 +329,18 @@ def write_outputs(result: TuneResult, out_dir: Path) -> dict[str, Path]:
         "png": out_dir / f"{stem}.png",
         "html": out_dir / f"{stem}.html",
     }
-    png = _chart_png(result)
-    paths["png"].write_bytes(png)
-    paths["html"].write_text(_html(result, png), encoding="utf-8")
     data = result.to_json()
-    data["sandbox"]["charts"] = {"png": str(paths["png"]), "html": str(paths["html"])}
+    try:
+        image: bytes | None = _chart_png(result)
+        missing = ""
+    except MissingExtraError as exc:  # the numbers do not need the chart
+        image, missing = None, str(exc)
+        del paths["png"]
+    if image is not None:
+        paths["png"].write_bytes(image)
+    paths["html"].write_text(_html(result, image, missing), encoding="utf-8")
+    data["sandbox"]["charts"] = {k: str(v) for k, v in paths.items() if k != "json"}
+    if missing:
+        data["sandbox"]["charts"]["missing"] = missing
     paths["json"].write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return paths

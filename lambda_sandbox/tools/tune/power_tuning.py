@@ -13,6 +13,7 @@ sandbox, no client; `run.py` feeds it invocations.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import re
 import struct
@@ -35,7 +36,10 @@ __all__ = [
     "TierStats",
     "TuneResult",
     "choose_power",
+    "failure_reason",
+    "generate_payloads",
     "price_per_invocation",
+    "price_with_cold_starts",
     "tier_stats",
     "trimmed_mean",
     "visualization_url",
@@ -59,6 +63,7 @@ class Invocation:
     max_memory_mb: int | None = None
     error: str | None = None  # the errorType of a function error, or the API error's code
     note: str | None = None  # the sandbox's SANDBOX line: what differs from Lambda
+    reason: str | None = None  # why it failed, in words, when the cause repeats at a tier
 
     @property
     def cold(self) -> bool:
@@ -79,7 +84,67 @@ class Invocation:
             max_memory_mb=report.max_memory_used_mb,
             error=call.error,
             note=report.note,
+            reason=failure_reason(call),
         )
+
+
+def failure_reason(call: Call) -> str | None:
+    """Why an invoke failed, in words, for the failures that repeat at a memory size: an INIT
+    that cannot finish in Lambda's 10 s at the tier's CPU share, running out of memory, the
+    function's timeout. None for a success or another error."""
+    if call.error is None:
+        return None
+    if "Phase: init\tStatus: timeout" in call.log:
+        return "INIT did not finish within Lambda's 10 s INIT limit at this CPU share"
+    if call.report is not None and call.report.error_type == "Runtime.OutOfMemory":
+        return "out of memory: the function needs more than this MemorySize"
+    if call.error == "Runtime.ExitError" and b"signal: killed" in call.payload:
+        return "out of memory: the runtime was killed at this MemorySize"
+    if call.error == "Sandbox.Timedout":
+        return "the function's Timeout passed"
+    return None
+
+
+def generate_payloads(num: int, payload: Any) -> list[bytes]:
+    """Power Tuning's generatePayloads: `num` payloads, the same one repeated, or from a
+    weighted list [{"payload": ..., "weight": n}, ...] in proportion to the weights (the last
+    fills the remainder); each payload is sent as JSON (a string as it is)."""
+
+    def encoded(value: Any) -> bytes:
+        return value.encode() if isinstance(value, str) else json.dumps(value).encode()
+
+    weighted = (
+        isinstance(payload, list)
+        and bool(payload)
+        and all(isinstance(p, dict) and p.get("weight") and "payload" in p for p in payload)
+    )
+    if not weighted:
+        return [encoded(payload)] * num
+    if num < len(payload):
+        raise ValueError(f"{len(payload)} weighted payloads need --num of at least that, not {num}")
+    total = sum(float(p["weight"]) for p in payload)
+    out: list[bytes] = []
+    for i, item in enumerate(payload):
+        count = int(float(item["weight"]) * num // total)
+        if count < 1:
+            raise ValueError(f"the weight of payload {i + 1} is too small for --num {num}")
+        if i == len(payload) - 1:
+            count = num - len(out)
+        out += [encoded(item["payload"])] * count
+    return out
+
+
+def price_with_cold_starts(stats: TierStats, rate: float, arch: str) -> float | None:
+    """$ per invocation (compute) when `rate` of them are cold starts that bill INIT too."""
+    if stats.average_billed_duration is None:
+        return None
+    warm = price_per_invocation(stats.average_billed_duration, stats.value, arch)
+    if not stats.init_duration:
+        return warm
+    cold = price_per_invocation(
+        stats.average_billed_duration + stats.init_duration, stats.value, arch
+    )
+    return (1 - rate) * warm + rate * cold
 
 
 def trimmed_mean(values: Sequence[float], discard: float = DISCARD_TOP_BOTTOM) -> float | None:
@@ -167,6 +232,8 @@ class TierStats:
     durations: list[float] = field(default_factory=list)  # every counted, successful invoke
     note: str | None = None  # the sandbox's note on fidelity, from the SANDBOX log line
     elapsed_s: float = 0.0
+    stopped: str | None = None  # why the tier was stopped early (it cannot run at this size)
+    price_with_cold_starts: float | None = None  # at the run's cold-start rate
 
     @property
     def failed(self) -> bool:
@@ -198,6 +265,8 @@ class TierStats:
             "lambdaVcpus": self.lambda_vcpus,
             "cpuCapped": self.cpu_capped,
             "durations": list(self.durations),
+            "stoppedBecause": self.stopped,
+            "averagePriceWithColdStarts": self.price_with_cold_starts,
             "sandboxNote": self.note,
             "elapsedSeconds": round(self.elapsed_s, 3),
         }
@@ -220,6 +289,8 @@ class TuneResult:
     host_cpus: int
     started_at: float
     elapsed_s: float
+    cold_start_rate: float = 0.0
+    only_cold_starts: bool = False
 
     @property
     def ok(self) -> bool:
@@ -264,6 +335,8 @@ class TuneResult:
                 "num": self.num,
                 "parallelInvocation": self.parallel,
                 "discardTopBottom": self.discard_top_bottom,
+                "coldStartRate": self.cold_start_rate,
+                "onlyColdStarts": self.only_cold_starts,
                 "architecture": self.arch,
                 "originalMemorySize": self.original_memory,
                 "hostCpus": self.host_cpus,

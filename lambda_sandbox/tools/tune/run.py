@@ -65,6 +65,7 @@ from lambda_sandbox.tools.tune.power_tuning import (
     TierStats,
     TuneResult,
     choose_power,
+    price_with_cold_starts,
     tier_stats,
 )
 from lambda_sandbox.types import ProgressFraction
@@ -81,20 +82,36 @@ def _invoke(client: Any, function: str, payload: bytes) -> Invocation:
 def _batch(
     client: Any,
     function: str,
-    payload: bytes,
-    count: int,
+    payloads: list[bytes],
     parallel: bool,
     done: Callable[[Invocation], None],
+    *,
+    sleep_ms: int = 0,
+    before_each: Callable[[], None] | None = None,
 ) -> list[Invocation]:
-    def one(_: int) -> Invocation:
-        inv = _invoke(client, function, payload)
+    def one(i: int) -> Invocation:
+        if before_each is not None and not parallel:
+            before_each()
+        inv = _invoke(client, function, payloads[i])
         done(inv)
+        if sleep_ms and not parallel:  # Power Tuning's sleepBetweenRunsMs: series only
+            time.sleep(sleep_ms / 1000)
         return inv
 
-    if not parallel or count == 1:
-        return [one(i) for i in range(count)]
-    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="tune") as pool:
-        return list(pool.map(one, range(count)))
+    if not parallel or len(payloads) == 1:
+        return [one(i) for i in range(len(payloads))]
+    if before_each is not None:  # every concurrent invoke gets a new environment anyway
+        before_each()
+    with ThreadPoolExecutor(max_workers=len(payloads), thread_name_prefix="tune") as pool:
+        return list(pool.map(one, range(len(payloads))))
+
+
+def _fresh_environments(client: Any, function: str) -> None:
+    """Make the next invoke a cold start (onlyColdStarts): a configuration change retires the
+    function's warm environments, as a new version does on Lambda."""
+    client.update_function_configuration(
+        FunctionName=function, Description=f"sandbox tune: cold start {time.monotonic_ns()}"
+    )
 
 
 def tune(
@@ -102,7 +119,7 @@ def tune(
     function: str,
     memory_sizes: list[int],
     num: int,
-    payload: bytes,
+    payload: bytes | list[bytes],
     strategy: str = "cost",
     balanced_weight: float = DEFAULT_BALANCED_WEIGHT,
     parallel: bool = False,
@@ -110,10 +127,17 @@ def tune(
     arch: str | None = None,
     *,
     discard_top_bottom: float = DISCARD_TOP_BOTTOM,
+    only_cold_starts: bool = False,
+    sleep_between_runs_ms: int = 0,
+    cold_start_rate: float = 0.01,
 ) -> TuneResult:
     """Tune `function` over `memory_sizes` with `num` counted invokes each (see the module's
-    docstring). `client` is a boto3 Lambda client; `progress(message, fraction)` is called as
-    the run goes. The function's MemorySize is restored at the end, also on error."""
+    docstring). `client` is a boto3 Lambda client; `payload` is one payload or `num` of them
+    (weighted, from `generate_payloads`); `progress(message, fraction)` is called as the run
+    goes. With `only_cold_starts` every counted invoke is a cold start (and nothing is
+    trimmed), as Power Tuning's onlyColdStarts. A tier whose warm-up and first invoke fail
+    for the same reason (INIT over 10 s, out of memory, the timeout) is stopped there and says
+    why. The function's MemorySize is restored at the end, also on error."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     if num < 1:
@@ -126,13 +150,16 @@ def tune(
     bad = [m for m in sizes if not low <= m <= high]
     if bad:
         raise ValueError(f"memory sizes must be {low}-{high} MB, not {bad}")
-    discard = min(max(discard_top_bottom, 0.0), MAX_DISCARD_TOP_BOTTOM)
+    discard = 0.0 if only_cold_starts else min(max(discard_top_bottom, 0.0), MAX_DISCARD_TOP_BOTTOM)
+    payloads = payload if isinstance(payload, list) else [payload] * num
+    if len(payloads) != num:
+        raise ValueError(f"{len(payloads)} payloads for {num} invocations")
     host_cpus = os.cpu_count() or 1
 
     config = client.get_function_configuration(FunctionName=function)
     original = int(config["MemorySize"])
     arch = arch or (config.get("Architectures") or ["x86_64"])[0]
-    warmups = num if parallel else 1
+    warmups = 0 if only_cold_starts else (num if parallel else 1)
     total_steps = len(sizes) * (warmups + num)
     steps = 0
     report = progress or (lambda message, fraction: None)
@@ -158,10 +185,31 @@ def tune(
             report(f"{function}: {memory_mb} MB, setting MemorySize", steps / total_steps)
             set_memory(client, function, memory_mb, UPDATE_WAIT_S)
             warm = _batch(
-                client, function, payload, warmups, parallel, counter(memory_mb, "warm-up")
+                client, function, payloads[:warmups], parallel, counter(memory_mb, "warm-up")
             )
-            counted = _batch(client, function, payload, num, parallel, counter(memory_mb, "invoke"))
+            fresh = (lambda: _fresh_environments(client, function)) if only_cold_starts else None
+            pacing: dict[str, Any] = {"sleep_ms": sleep_between_runs_ms, "before_each": fresh}
+            done = counter(memory_mb, "invoke")
+            stopped = None
+            first = warm[0] if warm and all(w.error == warm[0].error for w in warm) else None
+            if first is not None and first.error and first.reason:
+                # the warm-up failed for a cause that repeats at this size: one counted
+                # invoke to confirm it, and not `num` more
+                counted = _batch(client, function, payloads[:1], False, done, before_each=fresh)
+                if counted[0].error == first.error:
+                    stopped = f"{first.reason} (the warm-up and the first invoke: {first.error})"
+                    steps += num - 1
+                else:
+                    rest = payloads[1:]
+                    counted += _batch(client, function, rest, parallel, done, **pacing)
+            else:
+                counted = _batch(client, function, payloads, parallel, done, **pacing)
             tier = tier_stats(memory_mb, warm, counted, arch, discard, host_cpus)
+            if only_cold_starts:  # INIT comes from the counted invokes, all of them cold
+                inits = [i.init_ms for i in counted if i.init_ms is not None]
+                tier.init_duration = sum(inits) / len(inits) if inits else None
+            tier.stopped = stopped
+            tier.price_with_cold_starts = price_with_cold_starts(tier, cold_start_rate, arch)
             tier.elapsed_s = time.monotonic() - tier_t0
             stats.append(tier)
     finally:
@@ -192,4 +240,6 @@ def tune(
         host_cpus=host_cpus,
         started_at=started,
         elapsed_s=time.monotonic() - t0,
+        cold_start_rate=cold_start_rate,
+        only_cold_starts=only_cold_starts,
     )

@@ -50,6 +50,9 @@ class EnvironmentSpec:
     timeout_s: float = 3.0  # the function's Timeout (the service enforces it)
     config_generation: int = 0
     init_vcpus: float | None = None  # the CPU share of the INIT phase (None: `vcpus`)
+    # what Lambda's sandbox uses besides the runtime process (limits/lambda.toml [memory]):
+    # a backend whose environment lacks it counts it in Max Memory Used and leaves it unused
+    overhead_mb: int = 0
 
     @property
     def cpu_quota_us(self) -> int:

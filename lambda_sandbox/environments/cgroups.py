@@ -116,6 +116,10 @@ class Cgroup(ABC):
     def peak_memory_bytes(self) -> int | None: ...
 
     @abstractmethod
+    def pids(self) -> list[int]:
+        """The processes in the group now."""
+
+    @abstractmethod
     def oom_killed(self) -> bool: ...
 
     @abstractmethod
@@ -179,6 +183,9 @@ class _V1Group(Cgroup):
 
     def set_cpu_quota(self, quota_us: int, period_us: int) -> None:
         _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(quota_us))
+
+    def pids(self) -> list[int]:
+        return _pids(self.dirs["memory"] / "cgroup.procs")
 
     def kill_all(self) -> int:
         return _kill_once(self.dirs["memory"] / "cgroup.procs")
@@ -257,6 +264,9 @@ class _V2Group(Cgroup):
 
     def set_cpu_quota(self, quota_us: int, period_us: int) -> None:
         _write(self.path / "cpu.max", f"{quota_us} {period_us}")
+
+    def pids(self) -> list[int]:
+        return _pids(self.path / "cgroup.procs")
 
     def kill_all(self) -> int:
         kill_file = self.path / "cgroup.kill"

@@ -69,6 +69,7 @@ class ProcessEnvironment(Environment):
         self._partial = b""
         self._lines: list[str] = []
         self._final_peak: int | None = None
+        self._peak_rss = 0
 
     # output capture: a non-blocking pipe read on the loop, drained on demand ---------------
     def _attach_output(self, fd: int) -> None:
@@ -117,7 +118,7 @@ class ProcessEnvironment(Environment):
         returncode = await proc.wait()
         self.exit_time = time.monotonic()
         if self.cgroup is not None:  # the group goes away below: keep its peak for the REPORT
-            self._final_peak = self.cgroup.peak_memory_bytes()
+            self._final_peak = self.cgroup.peak_memory_bytes() or 0
         if self.cgroup is not None and self.cgroup.oom_killed() and returncode == 0:
             returncode = -9
         self._read_output()
@@ -184,9 +185,36 @@ class ProcessEnvironment(Environment):
             await asyncio.shield(self.exited)
 
     def peak_memory_bytes(self) -> int | None:
+        """Max Memory Used as Lambda counts it: the larger of the cgroup's peak charge and the
+        peak resident size of the environment's processes. The cgroup alone misses what the
+        host had cached before (the interpreter, shared libraries: charged to whoever read
+        them first), which in a Lambda microVM is always the function's own: a no-op Python
+        function uses 30-45 MB there, not the few MB a cgroup charge shows."""
+        overhead = self.spec.overhead_mb << 20
         if self._final_peak is not None:
-            return self._final_peak
-        return self.cgroup.peak_memory_bytes() if self.cgroup is not None else None
+            return max(self._final_peak, self._peak_rss) + overhead
+        charged = self.cgroup.peak_memory_bytes() if self.cgroup is not None else None
+        self._peak_rss = max(self._peak_rss, self._resident_peak())
+        if charged is None and not self._peak_rss:
+            return None
+        return max(charged or 0, self._peak_rss) + overhead
+
+    def _resident_peak(self) -> int:
+        """The largest VmHWM (peak RSS) among the environment's processes, in bytes."""
+        pids = self.cgroup.pids() if self.cgroup is not None else []
+        if not pids and self._proc is not None:
+            pids = [self._proc.pid]
+        peak = 0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/status", "rb") as f:
+                    for line in f:
+                        if line.startswith(b"VmHWM:"):
+                            peak = max(peak, int(line.split()[1]) * 1024)
+                            break
+            except (OSError, ValueError, IndexError):
+                continue
+        return peak
 
 
 class ProcessBackend(Backend):
@@ -329,7 +357,7 @@ class ProcessBackend(Backend):
                 cgroup = self._cgroups.create(
                     self.session,
                     env_id,
-                    spec.memory_mb << 20,
+                    (spec.memory_mb - spec.overhead_mb) << 20,  # Lambda's headroom, not more
                     spec.init_cpu_quota_us,  # INIT's burst; the tier's share from /next on
                     spec.cpu_period_us,
                     spec.pids_max,

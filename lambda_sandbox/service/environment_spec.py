@@ -58,6 +58,7 @@ class EnvironmentSpecs:
                 timeout_s=cfg.timeout_s,
                 config_generation=state.generation,
                 init_vcpus=init_vcpus,
+                overhead_mb=int(self.limits.q("memory", "runtime_overhead_mb")),
             )
             self._specs[state.name] = spec
         return spec

@@ -13,7 +13,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from lambda_sandbox.build.bundle import _IGNORE, STREAMING_FILES, requirements_of, streams
+from lambda_sandbox.build.bundle import STREAMING_FILES, requirements_of, streams
+from lambda_sandbox.build.code import code_digest, code_files, write_code
 from lambda_sandbox.build.pip import run_pip
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.exceptions import BuildError
@@ -90,16 +91,13 @@ def install_for_lambda(
 
 
 def walk_files(root: Path, skip: set[str]) -> dict[str, Path]:
-    """Files under root by their path in the zip, with `sam build`'s exclusions."""
+    """Every file under root (installed requirements, taken whole) by its path in the zip."""
     found: dict[str, Path] = {}
     for dirpath, dirs, files in os.walk(root):
-        ignored = _IGNORE(dirpath, [*dirs, *files])
-        dirs[:] = sorted(d for d in dirs if d not in ignored)
+        dirs.sort()
         for name in files:
-            if name in ignored or name in skip:
-                continue
             path = Path(dirpath) / name
-            if path.is_file():
+            if name not in skip and path.is_file():
                 found[path.relative_to(root).as_posix()] = path
     return found
 
@@ -112,7 +110,13 @@ def bundle_files(
     requirements = requirements_of(config)
     deps = install_for_lambda(config, architecture, requirements, say) if requirements else None
     files: dict[str, Path] = walk_files(deps, {COMPLETE}) if deps is not None else {}
-    files.update(walk_files(config.code_dir, set()))
+    if config.inline_code is not None or config.code_dir.is_file():  # inline, or a .zip
+        staged = cache_root() / "promote" / "code" / config.name / code_digest(config)[:16]
+        files.update(
+            walk_files(cached_dir(staged, lambda into: write_code(config, into)), {COMPLETE})
+        )
+    else:
+        files.update(code_files(config))
     if streams(config):
         files.update({name: STREAMING_DIR / name for name in STREAMING_FILES})
     return deps, files

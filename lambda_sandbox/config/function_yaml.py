@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from lambda_sandbox.config.function import FunctionConfig, build_config
+from lambda_sandbox.config.layers import LayerRef, layer_map, resolve_arn
 from lambda_sandbox.config.sam import load_sam_template
 from lambda_sandbox.exceptions import ConfigError
 from lambda_sandbox.limits import Limits, load_limits
@@ -29,7 +30,20 @@ def load_function(folder: Path, limits: Limits | None = None) -> FunctionConfig:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(props, dict):
         raise ConfigError(f"{source}: expected a mapping of Lambda properties")
-    return build_config(folder.name, source, props, limits or load_limits())
+    layers = tuple(_layer(entry, source) for entry in props.get("Layers") or [])
+    return build_config(folder.name, source, props, limits or load_limits(), layers=layers)
+
+
+def _layer(entry: object, source: Path) -> LayerRef:
+    """A function.yaml's layer: a folder (relative to it), or an ARN (mapped in layers.toml
+    beside it, or a built-in stand-in)."""
+    text = str(entry)
+    if text.startswith("arn:"):
+        return resolve_arn(text, layer_map(source.parent), source)
+    folder = (source.parent / text).resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"{source}: Layers: {text} is neither a folder nor a layer ARN")
+    return LayerRef(name=folder.name, content_dir=folder, source=source)
 
 
 def discover_functions(directory: Path, limits: Limits | None = None) -> list[FunctionConfig]:

@@ -82,9 +82,10 @@ def test_definition_defaults_and_values(tmp_path: Path) -> None:
             "Handler: app.handler\nEphemeralStorage: {Size: 100}\n",
             "EphemeralStorage.Size: 100 is not valid; allowed: an integer from 512 to 10240",
         ),
-        ("Handler: app\n", "Handler: 'app' is not valid"),
+        # any handler SAM accepts (app.handler, run.sh for an exec wrapper), but not none
+        ("Handler: '  '\n", "Handler: '  ' is not valid"),
         ("Handler: app.handler\nArchitectures: [sparc]\n", "Architectures: ['sparc'] is not valid"),
-        ("Handler: app.handler\nMemorySiz: 128\n", "unknown key(s) ['MemorySiz']"),
+        ("Handler: app.handler\nMemorySiz: 128\n", "MemorySiz: not a property of a function.yaml"),
         ("MemorySize: 128\n", "Handler: None is not valid"),
     ],
 )

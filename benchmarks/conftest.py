@@ -20,8 +20,7 @@ import pytest
 
 from lambda_sandbox.aws_side import free_port
 from lambda_sandbox.build.rie_binary import rie_binary
-from lambda_sandbox.environments.runtime_packages import build_runtime_layer
-from lambda_sandbox.paths import default_state_dir
+from lambda_sandbox.build.runtimes import prepare_runtime
 
 HERE = Path(__file__).parent
 
@@ -50,7 +49,8 @@ class Rie:
 
     def __init__(self) -> None:
         self.port = free_port()
-        layer = build_runtime_layer(default_state_dir())
+        version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        layer = prepare_runtime(version).runtime_dir  # awslambdaric and boto3, as /var/runtime
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": f"{HERE / 'functions/noop/src'}:{layer}",

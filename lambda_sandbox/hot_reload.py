@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from lambda_sandbox.build.bundle import build_bundle
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.exceptions import SandboxError
 from lambda_sandbox.runner import Sandbox
@@ -77,12 +76,11 @@ async def reload(sandbox: Sandbox, changed: set[Path], say: Progress) -> None:
         if config is None:
             continue
         try:
-            bundle = await asyncio.to_thread(build_bundle, config, sandbox.build_root, None)
+            bundle, filesystem = await asyncio.to_thread(sandbox.build_function, config)
         except SandboxError as exc:
             say(f"reload: {name} does not build, still serving its last good bundle: {exc}")
             continue
-        sandbox.bundles[name] = bundle
-        await service.reload(config, bundle.path)
+        await service.reload(config, bundle.path, filesystem)
         done.append(name)
     if done:
         ms = (time.monotonic() - t0) * 1000

@@ -31,6 +31,7 @@ __all__ = [
     "project_build_dir",
     "project_logs_dir",
     "streaming_runtime_dir",
+    "web_adapter_dir",
 ]
 
 PROJECT_DIR_NAME = ".sandbox"
@@ -48,6 +49,11 @@ def package_data(*parts: str) -> Path:
 def streaming_runtime_dir() -> Path:
     """The streaming runtime that goes into bundles (lambda_stream.py and its exec wrapper)."""
     return Path(str(resources.files("lambda_sandbox.build") / "streaming"))
+
+
+def web_adapter_dir() -> Path:
+    """The built-in stand-in for the AWS Lambda Web Adapter's layer (what goes to /opt)."""
+    return Path(str(resources.files("lambda_sandbox.build") / "web_adapter"))
 
 
 def cache_root() -> Path:

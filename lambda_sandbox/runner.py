@@ -11,24 +11,30 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from lambda_sandbox.aws_side import EmbeddedAws
-from lambda_sandbox.build.bundle import Bundle, build_bundle
+from lambda_sandbox.build.bundle import Bundle, build_bundle, dir_size
+from lambda_sandbox.build.filesystem import build_filesystem
 from lambda_sandbox.build.model_artifacts import ensure_models, upload_models
-from lambda_sandbox.config import FunctionConfig, discover_functions, load_sam_template
+from lambda_sandbox.config import (
+    SERVABLE_RUNTIMES,
+    FunctionConfig,
+    discover_functions,
+    load_sam_template,
+)
 from lambda_sandbox.environments.base import Backend
 from lambda_sandbox.environments.docker import DockerBackend
 from lambda_sandbox.environments.process import ProcessBackend
 from lambda_sandbox.exceptions import BuildError, ConfigError
 from lambda_sandbox.faces.app import Gateway
-from lambda_sandbox.limits import load_limits
+from lambda_sandbox.limits import Limits, load_limits
 from lambda_sandbox.paths import default_state_dir, project_build_dir, project_logs_dir
 from lambda_sandbox.service.environment_variables import AwsSide
 from lambda_sandbox.service.lambda_service import LambdaService
-from lambda_sandbox.types import Progress
+from lambda_sandbox.types import Filesystem, Progress
 
 __all__ = ["Sandbox", "SandboxOptions", "SandboxThread", "default_state_dir", "new_session_id"]
 
@@ -47,6 +53,7 @@ class SandboxOptions:
     api_port: int | None = None  # API Gateway routes; default port + 1 (or free when port is 0)
     template: Path | None = None  # an AWS SAM template instead of functions_dir
     parameters: dict[str, str] | None = None  # the template's parameter values
+    layer_arns: dict[str, str] | None = None  # layer ARN -> a local folder or zip
     only: list[str] | None = None  # serve only these functions
     aws_endpoint: str | None = None  # None: start the embedded moto server
     embedded_aws: bool = True
@@ -75,8 +82,10 @@ class Sandbox:
         self.gateway: Gateway | None = None
         self.bundles: dict[str, Bundle] = {}
         self.models: dict[str, Path] = {}  # function -> its built model artifacts
+        self.filesystems: dict[str, Filesystem] = {}  # function -> /var/task, /opt, ...
         self._backend: Backend | None = None  # opened, and closed by the service (or stop())
-        self.not_served: dict[str, str] = {}  # function -> why its image could not be built
+        self.not_served: dict[str, str] = {}  # function -> why it is not served
+        self.not_emulated: dict[str, tuple[str, ...]] = {}  # function -> properties accepted
 
     @property
     def url(self) -> str:
@@ -93,7 +102,9 @@ class Sandbox:
         if opts.configs is not None:
             configs = opts.configs
         elif opts.template is not None:
-            configs = load_sam_template(opts.template, parameters=opts.parameters)
+            configs = load_sam_template(
+                opts.template, parameters=opts.parameters, layer_arns=opts.layer_arns
+            )
         else:
             configs = discover_functions(opts.functions_dir)
         if opts.only:
@@ -103,15 +114,52 @@ class Sandbox:
             configs = [c for c in configs if c.name in opts.only]
         return configs
 
+    def _servable(self, configs: list[FunctionConfig], say: Progress) -> list[FunctionConfig]:
+        """The functions this backend can run; the others are NOT served, saying why."""
+        servable = []
+        for config in configs:
+            why = None
+            if config.is_image and self.options.backend != "docker":
+                why = "an image function (PackageType: Image): serve it with --backend docker"
+            elif not config.is_image and config.runtime not in SERVABLE_RUNTIMES:
+                why = (
+                    f"the sandbox runs Python and provided (custom) runtimes, not {config.runtime}"
+                )
+            if why is None:
+                servable.append(config)
+                continue
+            if self.options.only and config.name in self.options.only and len(configs) == 1:
+                raise ConfigError(f"{config.name}: {why}")
+            self.not_served[config.name] = why
+            say(f"{config.name}: NOT served: {why}")
+        if configs and not servable:
+            raise ConfigError(
+                "no function can be served here: "
+                + "; ".join(f"{n}: {w}" for n, w in self.not_served.items())
+            )
+        return servable
+
+    def build_function(
+        self, config: FunctionConfig, say: Progress | None = None, limits: Limits | None = None
+    ) -> tuple[Bundle, Filesystem]:
+        """The function's bundle and what its environments see at Lambda's paths (its layers
+        count in the bundle's size); kept for serving."""
+        bundle = build_bundle(config, self.build_root, say, limits)
+        filesystem = build_filesystem(config, bundle.path, self.build_root, say)
+        if filesystem.opt is not None:
+            bundle = replace(bundle, layers_bytes=dir_size(filesystem.opt))
+        self.bundles[config.name] = bundle
+        self.filesystems[config.name] = filesystem
+        return bundle, filesystem
+
     async def start(self, progress: Progress | None = None) -> None:
         say = progress or (lambda _m: None)
         opts = self.options
         limits = load_limits()
-        configs = self.read_configs()
-        build_root = self.build_root
+        configs = self._servable(self.read_configs(), say)
         for config in configs:
-            bundle = await asyncio.to_thread(build_bundle, config, build_root, say, limits)
-            self.bundles[config.name] = bundle
+            if not config.is_image:  # an image function is built by the docker backend
+                await asyncio.to_thread(self.build_function, config, say, limits)
             artifacts = await asyncio.to_thread(ensure_models, config, say)
             if artifacts is not None:
                 self.models[config.name] = artifacts
@@ -129,9 +177,15 @@ class Sandbox:
             servable = []
             for config in configs:
                 try:
-                    backend.images[config.name] = await asyncio.to_thread(
-                        _function_image, backend.client, config, opts.docker_base, say
+                    filesystem = self.filesystems.get(config.name)
+                    opt = filesystem.opt if filesystem is not None else None
+                    image = await asyncio.to_thread(
+                        _function_image, backend.client, config, opts.docker_base, say, opt
                     )
+                    backend.images[config.name] = image
+                    backend.run_options[config.name] = image_run_options(config)
+                    if config.is_image:
+                        self.bundles[config.name] = _image_bundle(backend.client, config, image)
                     servable.append(config)
                 except BuildError as exc:
                     # one function that cannot become an image (a requirement with no wheel
@@ -177,7 +231,11 @@ class Sandbox:
             host_cpus=opts.host_cpus,
         )
         for config in configs:
-            self.service.register(config, self.bundles[config.name].path)
+            self.service.register(
+                config, self.bundles[config.name].path, self.filesystems.get(config.name)
+            )
+            if config.not_emulated:
+                self.not_emulated[config.name] = config.not_emulated
         self.gateway = Gateway(self.service, opts.host, opts.port, opts.api_port)
         await self.gateway.start()
 
@@ -284,7 +342,9 @@ async def _cancel_pending() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _function_image(client: object, config: FunctionConfig, base: str | None, say: Progress) -> str:
+def _function_image(
+    client: object, config: FunctionConfig, base: str | None, say: Progress, opt: Path | None
+) -> str:
     """The function's image for the docker backend, FROM the base for its runtime (the offline
     stand-in is built when missing); its id."""
     from lambda_sandbox.build.function_image import build_function_image
@@ -297,4 +357,24 @@ def _function_image(client: object, config: FunctionConfig, base: str | None, sa
         build_images(["lambda"], python_versions=[version], say=say)
     else:
         base_image = base.format(version=version)
-    return build_function_image(client, config, host_architecture(), base_image, say)
+    return build_function_image(client, config, host_architecture(), base_image, say, opt)
+
+
+def image_run_options(config: FunctionConfig) -> dict[str, Any]:
+    """ImageConfig as the container's command, entry point and working folder."""
+    image_config = config.image_config
+    options: dict[str, Any] = {}
+    if image_config.get("Command"):
+        options["command"] = [str(c) for c in image_config["Command"]]
+    if image_config.get("EntryPoint"):
+        options["entrypoint"] = [str(c) for c in image_config["EntryPoint"]]
+    if image_config.get("WorkingDirectory"):
+        options["working_dir"] = str(image_config["WorkingDirectory"])
+    return options
+
+
+def _image_bundle(client: Any, config: FunctionConfig, image: str) -> Bundle:
+    """An image function's size against Lambda's 10 GB image limit."""
+    size = int(client.images.get(image).attrs.get("Size") or 0)
+    limit = load_limits().q("package", "image_mb") << 20
+    return Bundle(config.name, config.code_dir, size, limit, kind="image")

@@ -16,8 +16,10 @@ from pathlib import Path
 from lambda_sandbox.exceptions import FunctionErrorType
 
 __all__ = [
+    "LAMBDA_PATHS",
     "Enforcement",
     "EnvironmentSpec",
+    "Filesystem",
     "InitOutcome",
     "Invocation",
     "InvocationResult",
@@ -30,6 +32,21 @@ __all__ = [
 # fraction done (tune, fit). A CLI shows them as rich progress, CI as plain lines.
 Progress = Callable[[str], None]
 ProgressFraction = Callable[[str, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Filesystem:
+    """What a function's environments see at Lambda's paths (host folders, bind-mounted)."""
+
+    task: Path  # -> /var/task: the bundle
+    opt: Path | None = None  # -> /opt: the function's layers, merged in order
+    runtime: Path | None = None  # -> /var/runtime: the runtime client, boto3, bootstrap.py
+    lang: Path | None = None  # -> /var/lang: the Python of the function's Runtime
+    python_version: str | None = None  # "3.12" (None: no Python, a provided runtime)
+    notes: tuple[str, ...] = ()  # how it differs from the function's Runtime
+
+
+LAMBDA_PATHS = {"task": "/var/task", "opt": "/opt", "runtime": "/var/runtime", "lang": "/var/lang"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +67,7 @@ class EnvironmentSpec:
     timeout_s: float = 3.0  # the function's Timeout (the service enforces it)
     config_generation: int = 0
     init_vcpus: float | None = None  # the CPU share of the INIT phase (None: `vcpus`)
+    filesystem: Filesystem | None = None  # None: the bundle alone, on the host's Python
     # what Lambda's sandbox uses besides the runtime process (limits/lambda.toml [memory]):
     # a backend whose environment lacks it counts it in Max Memory Used and leaves it unused
     overhead_mb: int = 0

@@ -26,7 +26,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambda_sandbox.build.code import code_digest, write_code
 from lambda_sandbox.build.pip import run_pip
+from lambda_sandbox.build.runtimes import interpreter_for
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.exceptions import BuildError, ConfigError
 from lambda_sandbox.limits import Limits, load_limits
@@ -35,8 +37,6 @@ from lambda_sandbox.types import Progress
 
 __all__ = ["Bundle", "build_bundle", "build_environment", "dir_size", "requirements_of"]
 
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "tests")
-
 
 @dataclass(frozen=True)
 class Bundle:
@@ -44,15 +44,21 @@ class Bundle:
     path: Path
     size_bytes: int
     limit_bytes: int
+    layers_bytes: int = 0  # its layers count against the same 250 MB
+    kind: str = "unzipped"  # or "image": an image function, against the 10 GB image limit
 
     @property
     def over_limit(self) -> bool:
-        return self.size_bytes > self.limit_bytes
+        return self.size_bytes + self.layers_bytes > self.limit_bytes
 
     def describe(self) -> str:
-        mb, limit = self.size_bytes / 2**20, self.limit_bytes / 2**20  # Lambda's MB are MiB
-        verdict = "OVER Lambda's limit: use an image package" if self.over_limit else "fits"
-        return f"{self.function_name}: {mb:.1f} MB of {limit:.0f} MB unzipped ({verdict})"
+        total = (self.size_bytes + self.layers_bytes) / 2**20  # Lambda's MB are MiB
+        limit = self.limit_bytes / 2**20
+        layers = f", layers {self.layers_bytes / 2**20:.1f} MB" if self.layers_bytes else ""
+        advice = "use an image package" if self.kind == "unzipped" else "make it smaller"
+        verdict = f"OVER Lambda's limit: {advice}" if self.over_limit else "fits"
+        name = self.function_name
+        return f"{name}: {total:.1f} MB of {limit:.0f} MB {self.kind}{layers} ({verdict})"
 
 
 def dir_size(path: Path) -> int:
@@ -68,7 +74,7 @@ def dir_size(path: Path) -> int:
 def requirements_of(config: FunctionConfig) -> str:
     """The function's requirements.txt without comments and blank lines ('' when none)."""
     req = config.code_dir / "requirements.txt"
-    if not req.is_file():
+    if config.inline_code is not None or not req.is_file():
         return ""
     lines = [ln.strip() for ln in req.read_text().splitlines()]
     return "\n".join(ln for ln in lines if ln and not ln.startswith("#"))
@@ -126,7 +132,11 @@ def _install_deps(
 
     def install(into: Path) -> None:
         target_args = ["--no-warn-script-location", "--target", str(into)]
-        run_pip(["install", *target_args, *source, *reqs], what=f"{config.name}: pip install")
+        run_pip(
+            ["install", *target_args, *source, *reqs],
+            target_python=interpreter_for(config.runtime),  # wheels for the function's Python
+            what=f"{config.name}: pip install",
+        )
 
     return cached_dir(target, install)
 
@@ -138,7 +148,8 @@ def _link_tree(src: Path, dst: Path) -> None:
         except OSError:
             shutil.copy2(s, d)
 
-    shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True, ignore=_IGNORE, symlinks=True)
+    # installed requirements are taken whole: nothing inside a package is pruned
+    shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True, symlinks=True)
 
 
 _STREAMING_DIR = streaming_runtime_dir()
@@ -152,17 +163,11 @@ def streams(config: FunctionConfig) -> bool:
     return str(url.get("InvokeMode", "BUFFERED")).upper() == "RESPONSE_STREAM"
 
 
-def _code_digest(code_dir: Path, deps_key: str) -> str:
+def _bundle_digest(config: FunctionConfig, deps_key: str) -> str:
     h = hashlib.sha256(deps_key.encode())
     for name in STREAMING_FILES:
         h.update((_STREAMING_DIR / name).read_bytes())
-    for root, dirs, files in os.walk(code_dir):
-        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".pytest_cache", "tests"))
-        for name in sorted(files):
-            if name.endswith(".pyc"):
-                continue
-            path = Path(root) / name
-            h.update(str(path.relative_to(code_dir)).encode() + b"\0" + path.read_bytes())
+    h.update(code_digest(config).encode())
     return h.hexdigest()[:16]
 
 
@@ -176,11 +181,11 @@ def build_bundle(
     changed once built: another sandbox of the same project may be running from it."""
     say = progress or (lambda _msg: None)
     lim = limits or load_limits()
-    if not config.code_dir.is_dir():
+    if config.inline_code is None and not config.code_dir.exists():
         raise BuildError(f"{config.name}: code folder {config.code_dir} not found")
     requirements = requirements_of(config)
     deps = _install_deps(requirements, config, build_root / ".deps", say) if requirements else None
-    bundle = build_root / config.name / _code_digest(config.code_dir, deps.name if deps else "")
+    bundle = build_root / config.name / _bundle_digest(config, deps.name if deps else "")
     limit = lim.q("package", "unzipped_mb") * 1024 * 1024
     if (bundle / ".sandbox-bundle").exists():
         return Bundle(config.name, bundle, dir_size(bundle), limit)
@@ -192,7 +197,7 @@ def build_bundle(
         if deps is not None:
             _link_tree(deps, staging)
             (staging / COMPLETE).unlink(missing_ok=True)
-        shutil.copytree(config.code_dir, staging, dirs_exist_ok=True, ignore=_IGNORE)
+        write_code(config, staging)
         if streams(config):
             for name in STREAMING_FILES:
                 shutil.copy2(_STREAMING_DIR / name, staging / name)

@@ -20,7 +20,6 @@ code changed (its label carries the digest of the sources).
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import os
 import shutil
@@ -34,6 +33,7 @@ from typing import Any
 
 from lambda_sandbox.build.pip import run_pip
 from lambda_sandbox.build.rie_binary import host_architecture, rie_binary
+from lambda_sandbox.build.runtimes import BOOTSTRAP, find_python
 from lambda_sandbox.docker_engine import connect, engine_errors
 from lambda_sandbox.exceptions import BuildError
 from lambda_sandbox.paths import cache_root, package_data
@@ -43,11 +43,14 @@ __all__ = [
     "DEBIAN_IMAGE",
     "IMAGES",
     "LAMBDA_BASE",
+    "LAMBDA_BASE_FILES",
     "LOCALSTACK_IMAGE",
+    "RECIPE_LABEL",
     "SANDBOX_IMAGE",
     "build_images",
-    "find_python",
+    "host_ca_bundle",
     "lambda_base_image",
+    "lambda_base_recipe",
 ]
 
 # a source checkout (pyproject.toml beside the package), for the sandbox's own image
@@ -58,6 +61,8 @@ LAMBDA_BASE = "lambda-sandbox/python:{version}"
 SANDBOX_IMAGE = "lambda-sandbox/sandbox:latest"
 LOCALSTACK_IMAGE = "lambda-sandbox/localstack:4.14.0"
 IMAGES = ("debian", "lambda", "sandbox", "localstack")
+LAMBDA_BASE_FILES = ("Dockerfile", "lambda-entrypoint.sh", "bootstrap", "package-manager")
+RECIPE_LABEL = "lambda-sandbox.recipe"
 # shared libraries CPython's extension modules link against (ssl, ctypes, sqlite3, lzma, ...)
 DEBIAN_PACKAGES = (
     "ca-certificates,libssl3,libffi8,libsqlite3-0,liblzma5,libbz2-1.0,libexpat1,zlib1g,"
@@ -71,26 +76,6 @@ _STDLIB_SKIP = ("test", "idlelib", "tkinter", "turtledemo", "site-packages", "li
 def lambda_base_image(runtime: str) -> str:
     """The offline stand-in for AWS's base image of a Python runtime."""
     return LAMBDA_BASE.format(version=runtime.removeprefix("python"))
-
-
-def find_python(version: str) -> str | None:
-    """A CPython `version` interpreter on this host: $SANDBOX_PYTHON_<x_y>, then pythonX.Y on
-    PATH, then pyenv's."""
-    env = os.environ.get(f"SANDBOX_PYTHON_{version.replace('.', '_')}")
-    candidates = [env, shutil.which(f"python{version}")]
-    candidates += sorted(
-        glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python3"))
-    )
-    for candidate in candidates:
-        if not candidate:
-            continue
-        proc = subprocess.run(
-            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if proc.returncode == 0 and proc.stdout.strip() == version:
-            return candidate
-    return None
 
 
 @dataclass(frozen=True)
@@ -144,13 +129,16 @@ def _exists(client: Any, name: str) -> Any | None:
         return None
 
 
-def _build(client: Any, context: Path, tag: str, say: Progress, buildargs: dict[str, str]) -> None:
+def _build(
+    client: Any, context: Path, tag: str, say: Progress, buildargs: dict[str, str],
+    labels: dict[str, str] | None = None,
+) -> None:  # fmt: skip
     """docker build, its steps shown as they run, its errors as BuildError."""
     say(f"docker build -t {tag}")
     log: list[str] = []
     stream = client.api.build(
         path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True, pull=False,
-        decode=True,
+        decode=True, labels=labels,
     )  # fmt: skip
     for chunk in stream:
         if "error" in chunk:
@@ -216,10 +204,38 @@ def build_lambda_base(client: Any, say: Progress, version: str = "3.12") -> str:
             f"boto3=={_installed_version('boto3')}",
         ], what=f"the runtime packages of {name}")  # fmt: skip
         shutil.copy2(rie_binary(arch), ctx / "aws-lambda-rie")
-        for name_ in ("Dockerfile", "lambda-entrypoint.sh", "bootstrap"):
+        for name_ in LAMBDA_BASE_FILES:
             shutil.copy2(DOCKER_DIR / "lambda-python" / name_, ctx / name_)
-        _build(client, ctx, name, say, {"BASE": DEBIAN_IMAGE, "PYTHON_VERSION": version})
+        (ctx / "bootstrap.py").write_text(BOOTSTRAP)
+        shutil.copy2(host_ca_bundle(), ctx / "ca-certificates.crt")
+        buildargs = {"BASE": DEBIAN_IMAGE, "PYTHON_VERSION": version}
+        _build(client, ctx, name, say, buildargs, {RECIPE_LABEL: lambda_base_recipe()})
     return name
+
+
+def host_ca_bundle() -> Path:
+    """The CA bundle this host trusts (the one pip here uses: it may hold a CA that a network
+    intercepting TLS signs with), for pip inside the images."""
+    env = [os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE")]
+    for candidate in [
+        *env,
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+    ]:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    import certifi  # botocore's dependency: always there
+
+    return Path(certifi.where())
+
+
+def lambda_base_recipe() -> str:
+    """The digest of what makes the Lambda base stand-in: an image made from an older recipe
+    (before pip, say) is rebuilt."""
+    h = hashlib.sha256(BOOTSTRAP.encode())
+    for name in LAMBDA_BASE_FILES:
+        h.update((DOCKER_DIR / "lambda-python" / name).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _installed_version(dist: str) -> str:
@@ -325,7 +341,11 @@ def build_images(
         if "lambda" in wanted:
             for version in python_versions:
                 name = LAMBDA_BASE.format(version=version)
-                if "lambda" in again or _exists(client, name) is None:
+                existing = _exists(client, name)
+                stale = existing is not None and (
+                    existing.labels.get(RECIPE_LABEL) != lambda_base_recipe()
+                )
+                if "lambda" in again or existing is None or stale:
                     build_lambda_base(client, report, version)
                 built.append(name)
         if "sandbox" in wanted:

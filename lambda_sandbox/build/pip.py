@@ -19,14 +19,19 @@ def run_pip(
     args: Sequence[str],
     *,
     python: str = sys.executable,
+    target_python: str | None = None,
     env: dict[str, str] | None = None,
     what: str = "pip",
     hint: str = "",
     tail: int = 2000,
 ) -> None:
-    """`python -m pip ARGS --quiet`; raises BuildError naming `what` with pip's last lines."""
+    """`python -m pip ARGS --quiet`; raises BuildError naming `what` with pip's last lines.
+    `target_python`: install for that interpreter (pip's --python), e.g. a function's 3.12."""
     command, *rest = args
-    cmd = [python, "-m", "pip", command, "--quiet", "--disable-pip-version-check", *rest]
+    cmd = [python, "-m", "pip"]
+    if target_python is not None and target_python != python:
+        cmd += ["--python", target_python]
+    cmd += [command, "--quiet", "--disable-pip-version-check", *rest]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         # pip warns about every configured index it cannot read; those lines hide the error

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -35,7 +36,6 @@ __all__ = [
     "output_option",
     "progress",
     "progress_bar",
-    "project_of",
     "project_options",
     "read_payload",
     "run_async",
@@ -99,11 +99,13 @@ def read_payload(payload: str) -> bytes:
 @dataclass(frozen=True)
 class Project:
     """Where a command reads functions from: a folder of function.yaml folders, or a SAM
-    template (./template.yaml is used when neither is given)."""
+    template (./template.yaml is used when neither is given), with the template's parameter
+    values and the local stand-ins for layers given by ARN."""
 
     functions_dir: Path
     template: Path | None
     parameter_overrides: tuple[str, ...] = ()
+    layers: tuple[str, ...] = ()  # ARN=PATH
 
     @property
     def where(self) -> str:
@@ -113,16 +115,46 @@ class Project:
         from lambda_sandbox.config import discover_functions, load_sam_template
 
         if self.template is not None:
-            return load_sam_template(self.template, parameters=self.parameters())
+            return load_sam_template(
+                self.template, parameters=self.parameters(), layer_arns=self.layer_arns()
+            )
         return discover_functions(self.functions_dir)
 
-    def parameters(self) -> dict[str, str]:
+    def parameters(self) -> dict[str, str] | None:
         from lambda_sandbox.config.sam import parse_parameter_overrides
 
+        if self.template is None:
+            return None
         return parse_parameter_overrides(self.parameter_overrides, self.template)
 
+    def layer_arns(self) -> dict[str, str]:
+        mapping = {}
+        for entry in self.layers:
+            arn, sep, path = entry.rpartition("=")
+            if not sep or not arn.startswith("arn:") or not path:
+                fail(f"--layer {entry!r}: give ARN=PATH (a local folder or .zip for the layer)")
+            mapping[arn] = path
+        return mapping
 
-def _project(functions: Path | None, template: Path | None, overrides: tuple[str, ...]) -> Project:
+    def sandbox_options(self, **options: Any) -> Any:
+        """SandboxOptions serving this project."""
+        from lambda_sandbox.runner import SandboxOptions
+
+        return SandboxOptions(
+            functions_dir=self.functions_dir,
+            template=self.template,
+            parameters=self.parameters(),
+            layer_arns=self.layer_arns(),
+            **options,
+        )
+
+
+def _project(
+    functions: Path | None,
+    template: Path | None,
+    overrides: tuple[str, ...],
+    layers: tuple[str, ...],
+) -> Project:
     if functions is not None and template is not None:
         fail("give --functions or --template, not both")
     if template is None and functions is None:
@@ -130,40 +162,57 @@ def _project(functions: Path | None, template: Path | None, overrides: tuple[str
             if Path(name).is_file():
                 template = Path(name)
                 break
-    return Project(functions or Path("functions"), template, overrides)
+    return Project(functions or Path("functions"), template, overrides, layers)
 
 
 def project_options(command: F) -> F:
     """--functions DIR | --template FILE (default: ./template.yaml if there is one, else
-    functions/) and --parameter-overrides; the command makes a `Project` with `project_of`."""
-    command = click.option(
+    functions/), --parameter-overrides and --layer ARN=PATH: the command gets them as one
+    `project: Project` argument."""
+
+    @functools.wraps(command)
+    def with_project(
+        *args: Any,
+        functions_dir: Path | None,
+        template: Path | None,
+        parameter_overrides: tuple[str, ...],
+        layers: tuple[str, ...],
+        **kwargs: Any,
+    ) -> Any:
+        project = _project(functions_dir, template, parameter_overrides, layers)
+        return command(*args, project=project, **kwargs)
+
+    wrapped: Any = with_project
+    wrapped = click.option(
+        "--layer",
+        "layers",
+        multiple=True,
+        metavar="ARN=PATH",
+        help="A layer given by ARN, as a local folder or .zip (repeatable; also read from "
+        "layers.toml beside the template).",
+    )(wrapped)
+    wrapped = click.option(
         "--parameter-overrides",
         "parameter_overrides",
         multiple=True,
         help="Template parameters, as SAM takes them: 'Key=Value Key2=Value2' or "
         "'ParameterKey=Key,ParameterValue=Value' (repeatable; also read from samconfig.toml).",
-    )(command)
-    command = click.option(
+    )(wrapped)
+    wrapped = click.option(
         "--template",
         "-t",
         type=click.Path(path_type=Path, exists=True, dir_okay=False),
         default=None,
         help="An AWS SAM template (default: ./template.yaml when there is one).",
-    )(command)
-    command = click.option(
+    )(wrapped)
+    wrapped = click.option(
         "--functions",
         "functions_dir",
         type=click.Path(path_type=Path),
         default=None,
         help="A folder of functions, one folder with a function.yaml each [default: functions].",
-    )(command)
-    return command
-
-
-def project_of(
-    functions_dir: Path | None, template: Path | None, parameter_overrides: tuple[str, ...]
-) -> Project:
-    return _project(functions_dir, template, parameter_overrides)
+    )(wrapped)
+    return wrapped
 
 
 def endpoint_option(command: F) -> F:
@@ -203,16 +252,9 @@ def sandbox_for(function: str, endpoint: str | None, project: Project) -> tuple[
     url = find_url(endpoint)
     if url is not None:
         return url, None
-    from lambda_sandbox.runner import SandboxOptions, SandboxThread
+    from lambda_sandbox.runner import SandboxThread
 
-    options = SandboxOptions(
-        functions_dir=project.functions_dir,
-        template=project.template,
-        parameters=project.parameters() if project.template else None,
-        only=[function],
-        port=0,
-        aws_port=0,
-    )
+    options = project.sandbox_options(only=[function], port=0, aws_port=0)
     with progress("starting a throwaway sandbox") as say:
         thread = SandboxThread(options).start(say)
     return thread.url, thread

@@ -16,6 +16,7 @@ import click
 from rich.table import Table
 
 from lambda_sandbox.cli.common import (
+    Project,
     console,
     endpoint_option,
     fail,
@@ -23,7 +24,6 @@ from lambda_sandbox.cli.common import (
     lambda_client,
     output_option,
     progress,
-    project_of,
     project_options,
     read_payload,
     sandbox_for,
@@ -44,15 +44,12 @@ def _print_json(data: Any) -> None:
 @project_options
 def build(
     function: str | None,
-    functions_dir: Path | None,
-    template: Path | None,
-    parameter_overrides: tuple[str, ...],
+    project: Project,
 ) -> None:
     """Build bundles (code + requirements) like `sam build`, and check them against 250 MB."""
     from lambda_sandbox.build.bundle import build_bundle
     from lambda_sandbox.paths import project_build_dir
 
-    project = project_of(functions_dir, template, parameter_overrides)
     try:
         configs = select(project.configs(), function, project.where)
         for config in configs:
@@ -74,14 +71,11 @@ def models() -> None:
 @project_options
 def models_build(
     function: str | None,
-    functions_dir: Path | None,
-    template: Path | None,
-    parameter_overrides: tuple[str, ...],
+    project: Project,
 ) -> None:
     """Build (or find in the cache) the model artifacts of FUNCTION, or of every function."""
     from lambda_sandbox.build.model_artifacts import ensure_models, model_spec
 
-    project = project_of(functions_dir, template, parameter_overrides)
     try:
         configs = [c for c in project.configs() if model_spec(c) is not None]
         configs = select(configs, function, f"with Models {project.where}")
@@ -106,16 +100,13 @@ def models_build(
 @project_options
 @output_option
 def list_functions(
-    functions_dir: Path | None,
-    template: Path | None,
-    parameter_overrides: tuple[str, ...],
+    project: Project,
     output: str,
 ) -> None:
     """List the functions and their configuration."""
     from lambda_sandbox.limits import load_limits
 
     limits = load_limits()
-    project = project_of(functions_dir, template, parameter_overrides)
     try:
         configs = project.configs()
     except SandboxError as exc:
@@ -171,16 +162,13 @@ def invoke(
     qualifier: str | None,
     quiet: bool,
     endpoint: str | None,
-    functions_dir: Path | None,
-    template: Path | None,
-    parameter_overrides: tuple[str, ...],
+    project: Project,
 ) -> None:
     """Invoke FUNCTION once. The payload goes to stdout exactly as the function answered it,
     the log tail to stderr; the exit code is 1 on a function error, as `sam local invoke`."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     data = read_payload(payload)
-    project = project_of(functions_dir, template, parameter_overrides)
     try:
         url, thread = sandbox_for(function, endpoint, project)
     except SandboxError as exc:

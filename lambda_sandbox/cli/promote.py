@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from lambda_sandbox.cli.common import console, project_of, project_options
+from lambda_sandbox.cli.common import Project, console, project_options
 
 # ------------------------------------------------------------------------------- promote
 __all__ = ["promote"]
@@ -61,9 +60,7 @@ def promote(
     no_smoke_test: bool,
     dry_run: bool,
     yes: bool,
-    functions_dir: Path | None,
-    template: Path | None,
-    parameter_overrides: tuple[str, ...],
+    project: Project,
 ) -> None:
     """Deploy FUNCTION to AWS Lambda with the same configuration (credentials from boto3's
     standard chain; never printed)."""
@@ -86,7 +83,6 @@ def promote(
         smoke_test=not no_smoke_test,
         dry_run=dry_run,
     )
-    project = project_of(functions_dir, template, parameter_overrides)
     sys.exit(
         run_promote(
             function,
@@ -94,6 +90,7 @@ def promote(
             functions_dir=project.functions_dir,
             template=project.template,
             parameters=project.parameters() if project.template else None,
+            layer_arns=project.layer_arns(),
             yes=yes,
             console=console,
         )

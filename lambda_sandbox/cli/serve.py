@@ -11,11 +11,11 @@ import click
 from rich.table import Table
 
 from lambda_sandbox.cli.common import (
+    Project,
     console,
     err,
     fail,
     progress,
-    project_of,
     project_options,
     run_async,
 )
@@ -80,9 +80,7 @@ __all__ = ["images", "up"]
     help="Docker network for function containers (when the sandbox itself runs in one).",
 )
 def up(
-    functions_dir: Path | None,
-    template: Path | None,
-    parameter_overrides: tuple[str, ...],
+    project: Project,
     host: str,
     port: int,
     api_port: int | None,
@@ -99,14 +97,10 @@ def up(
 ) -> None:
     """Serve the functions with Lambda's limits until Ctrl-C: the Lambda API, API Gateway
     routes and function URLs, reloading a function when its code changes."""
-    from lambda_sandbox.runner import Sandbox, SandboxOptions
+    from lambda_sandbox.runner import Sandbox
 
-    project = project_of(functions_dir, template, parameter_overrides)
     try:
-        options = SandboxOptions(
-            functions_dir=project.functions_dir,
-            template=project.template,
-            parameters=project.parameters() if project.template else None,
+        options = project.sandbox_options(
             host=host,
             port=port,
             api_port=api_port,
@@ -235,6 +229,8 @@ def print_endpoints(sandbox: object) -> None:
     console.print(table)
     for name, why in sandbox.not_served.items():
         err.print(f"[bold yellow]NOT served:[/] {name}: {why.splitlines()[0]}")
+    for name, properties in sandbox.not_emulated.items():
+        err.print(f"{name}: accepted, not emulated: {', '.join(properties)}", highlight=False)
     for route in gateway.routes:
         method = "ANY" if route.method == "ANY" else route.method
         path = "/{proxy+}" if route.path == "$default" else route.path

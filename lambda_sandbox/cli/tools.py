@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from lambda_sandbox.cli.common import (
+    Project,
     console,
     endpoint_option,
     fail,
@@ -16,7 +17,6 @@ from lambda_sandbox.cli.common import (
     lambda_client,
     progress,
     progress_bar,
-    project_of,
     project_options,
     read_payload,
     sandbox_for,
@@ -99,9 +99,7 @@ def tune(
     cold_start_rate: float,
     auto_optimize: bool,
     endpoint: str | None,
-    functions_dir: Path | None,
-    template: Path | None,
-    parameter_overrides: tuple[str, ...],
+    project: Project,
     out_dir: Path,
 ) -> None:
     """Find FUNCTION's cheapest / fastest / balanced memory size, like AWS Lambda Power
@@ -115,7 +113,6 @@ def tune(
         sizes = [int(m) for m in memory.split(",") if m.strip()]
     except ValueError as exc:
         fail(f"--payload / --memory: {exc}")
-    project = project_of(functions_dir, template, parameter_overrides)
     try:
         url, thread = sandbox_for(function, endpoint, project)
     except SandboxError as exc:
@@ -156,11 +153,9 @@ def tune(
         sys.exit(1)
 
 
-def _auto_optimize(project: object, function: str, memory_mb: int) -> None:
-    from lambda_sandbox.cli.common import Project
+def _auto_optimize(project: Project, function: str, memory_mb: int) -> None:
     from lambda_sandbox.tools.tune.auto_optimize import write_memory_size
 
-    assert isinstance(project, Project)
     (config,) = select(project.configs(), function, project.where)
     path, diff = write_memory_size(config, memory_mb)
     if not diff:
@@ -183,9 +178,7 @@ def fit(
     function: str,
     memory: int | None,
     invokes: int,
-    functions_dir: Path | None,
-    template: Path | None,
-    parameter_overrides: tuple[str, ...],
+    project: Project,
     out_dir: Path,
 ) -> None:
     """Does FUNCTION's model fit Lambda? Storage, peak memory and latency of each variant in
@@ -193,7 +186,6 @@ def fit(
     from lambda_sandbox.tools.fit import fit as run_fit
     from lambda_sandbox.tools.fit import fit_spec, rich_tables, write_outputs
 
-    project = project_of(functions_dir, template, parameter_overrides)
     try:
         (config,) = select(project.configs(), function, project.where)
         fit_spec(config)  # a function without variants fails before any work starts
@@ -243,9 +235,7 @@ def load(
     payload: str,
     workers: int,
     endpoint: str | None,
-    functions_dir: Path | None,
-    template: Path | None,
-    parameter_overrides: tuple[str, ...],
+    project: Project,
     out_dir: Path,
 ) -> None:
     """Load-test TARGET (a function name, or a function URL) with a seed study's Locust
@@ -261,7 +251,6 @@ def load(
         if api is None:
             fail("a function URL target needs its running sandbox: pass --endpoint")
     else:
-        project = project_of(functions_dir, template, parameter_overrides)
         try:
             api, thread = sandbox_for(function, endpoint, project)
         except SandboxError as exc:
@@ -318,12 +307,11 @@ def report(bench_json: Path, out: Path) -> None:
 @click.command()
 @project_options
 def demo(
-    functions_dir: Path | None, template: Path | None, parameter_overrides: tuple[str, ...]
+    project: Project,
 ) -> None:
     """Start the sandbox, invoke the example functions, show what Lambda would do."""
     from lambda_sandbox.tools.demo import run_demo
 
-    project = project_of(functions_dir, template, parameter_overrides)
     try:
         run_demo(project.functions_dir, console)
     except SandboxError as exc:

@@ -72,14 +72,18 @@ _RIE_TIMEOUT = re.compile(rb"^Task timed out after \d+\.\d\d seconds$")  # its 2
 # process backend's Runtime API
 _HOST_ONLY = {
     "PATH", "PYTHONPATH", "LD_LIBRARY_PATH", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
-    "_HANDLER", "AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_EXEC_WRAPPER", "HOME", "PYTHONNOUSERSITE",
-    "PYTHONDONTWRITEBYTECODE", "PYTHONHOME",
+    "_HANDLER", "AWS_LAMBDA_RUNTIME_API", "HOME", "PYTHONNOUSERSITE", "PYTHONDONTWRITEBYTECODE",
+    "PYTHONHOME",
 }  # fmt: skip
+# the process backend's streaming runtime: the RIE cannot stream, so it is not switched on
+_STREAM_WRAPPER = "/var/task/lambda-stream-wrapper"
 
 
 def container_environment(spec: EnvironmentSpec) -> dict[str, str]:
     """The function's Lambda environment as the container sees it."""
     env = {k: v for k, v in spec.environment.items() if k not in _HOST_ONLY}
+    if env.get("AWS_LAMBDA_EXEC_WRAPPER") == _STREAM_WRAPPER:
+        del env["AWS_LAMBDA_EXEC_WRAPPER"]
     # the RIE's deadline: what context.get_remaining_time_in_millis() counts down from (the
     # service times the invoke out too; whichever speaks first, the answer is Sandbox.Timedout)
     env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = str(max(1, round(spec.timeout_s)))
@@ -272,6 +276,8 @@ class DockerBackend(Backend):
         state_dir: Path | None = None,
     ) -> None:
         self.images = images  # function name -> image id or tag
+        # function name -> the container's command, entrypoint, working_dir (ImageConfig)
+        self.run_options: dict[str, dict[str, Any]] = {}
         self.session = session
         self.network = network
         # the host's cgroup tree: mounted elsewhere when the sandbox runs in a container
@@ -379,6 +385,7 @@ class DockerBackend(Backend):
                 "lambda-sandbox.function": spec.function_name,
             },
         }
+        kwargs.update(self.run_options.get(spec.function_name) or {})
         if self.network:
             kwargs["network"] = self.network
         mount = None

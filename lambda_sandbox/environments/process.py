@@ -1,22 +1,20 @@
 """The process backend (the default, no Docker): one environment = one child process.
 
-The runtime process is `python -S -m awslambdaric <Handler>` (the real runtime interface
-client) started through a short launcher chain:
-
-    [unshare --mount]  sh -c '<join cgroups; ulimit -n; mount /tmp>'  [setpriv --reuid]  python
-
-Each link execs the next, so the environment is a single process tree whose root becomes the
-Python runtime, inside its own cgroup (memory = MemorySize, CPU quota = MemorySize / 1,769 vCPU,
-pids), with its own loop-mounted /tmp, as an unprivileged user when the host allows it.
-What this host cannot enforce is reported by `enforcement`, never silently skipped.
+The environment's first process is the launcher (environments/launcher.py), which joins the
+environment's cgroup (memory = MemorySize, CPU quota = MemorySize / 1,769 vCPU, pids), sets its
+open-files limit, builds Lambda's filesystem in a mount namespace of its own (/var/task,
+/var/runtime, /var/lang, /opt, its own loop-mounted /tmp: environments/lambda_root.py), chroots
+into it, drops to an unprivileged user and execs the runtime, which then is the whole process
+tree. What this host cannot enforce or show is reported by `enforcement`, never silently
+skipped: without root, the function runs on the host's folders, and its environment names them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -26,14 +24,22 @@ from typing import Any
 
 from lambda_sandbox.environments.base import Backend, Environment, exit_message
 from lambda_sandbox.environments.cgroups import Cgroup, CgroupDriver, detect_cgroup_driver
-from lambda_sandbox.environments.runtime_packages import build_runtime_layer
+from lambda_sandbox.environments.lambda_root import (
+    PYTHON_NAMES,
+    host_paths,
+    lacks_python_names,
+    mount_plan,
+    runtime_command,
+)
 from lambda_sandbox.environments.tmp_storage import TmpStorage, loop_mount_available, prepare_tmp
 from lambda_sandbox.exceptions import BackendError, FunctionErrorType
 from lambda_sandbox.runtime_api.channel import RuntimeChannel
 from lambda_sandbox.runtime_api.server import RuntimeAPIServer
 from lambda_sandbox.types import (
+    LAMBDA_PATHS,
     Enforcement,
     EnvironmentSpec,
+    Filesystem,
     InitOutcome,
     Invocation,
     InvocationResult,
@@ -42,6 +48,7 @@ from lambda_sandbox.types import (
 __all__ = ["ProcessBackend", "ProcessEnvironment"]
 
 UNPRIVILEGED = (65534, 65534)  # nobody:nogroup
+LAUNCHER = Path(__file__).with_name("launcher.py")
 _TMP = Path("/tmp")
 
 
@@ -233,14 +240,13 @@ class ProcessBackend(Backend):
         self.session = session
         self.max_response_bytes = max_response_bytes
         self.max_stream_bytes = max_stream_bytes
-        self.python = python or sys.executable
+        self.python = python or sys.executable  # runs the launcher (the function: /var/lang)
         self.runtime_server = RuntimeAPIServer(runtime_host)
         self._cgroups: CgroupDriver | None = None
         self._loop_tmp = False
+        self._lambda_root = False  # Lambda's filesystem in a mount namespace (needs root)
         self._user: tuple[int, int] | None = None
         self._notes: list[str] = []
-        self._bundle_ok: dict[tuple[Path, str], bool] = {}
-        self._layer: Path | None = None
 
     # set-up --------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -248,7 +254,6 @@ class ProcessBackend(Backend):
             raise BackendError(f"state dir {self.state_dir} must not be under /tmp")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o755)
-        self._layer = build_runtime_layer(self.state_dir)
         root = os.geteuid() == 0
         self._cgroups = detect_cgroup_driver()
         if self._cgroups is None:
@@ -261,61 +266,24 @@ class ProcessBackend(Backend):
         for stale in self.state_dir.glob("s*-*"):
             if stale.is_dir() and not session_alive(stale.name):
                 shutil.rmtree(stale, ignore_errors=True)
+        self._lambda_root = root
         self._loop_tmp = root and loop_mount_available()
         if not self._loop_tmp:
             self._notes.append(
-                "/tmp is a private folder (TMPDIR) without a size limit: EphemeralStorage is "
-                "NOT enforced (needs root, util-linux and e2fsprogs)"
+                "/tmp is a private folder without a size limit: EphemeralStorage is NOT "
+                "enforced (needs root, util-linux and e2fsprogs)"
             )
         if root:
-            found = self._unprivileged_python(self._layer)
-            if found is not None:
-                self._user = UNPRIVILEGED
-                if found != self.python:
-                    self._notes.append(
-                        f"functions run on {found}: user nobody cannot run {self.python}"
-                    )
-                self.python = found
-            else:
-                self._notes.append(
-                    f"functions run as root: user nobody cannot run {self.python} "
-                    "(its folders are not readable by other users)"
-                )
-
-    def _unprivileged_python(self, layer: Path) -> str | None:
-        """An interpreter of the same Python version that user nobody can really exec."""
-        version = f"{sys.version_info.major}.{sys.version_info.minor}"
-        candidates = [
-            self.python,
-            os.path.realpath(self.python),
-            f"/usr/bin/python{version}",
-            f"/usr/local/bin/python{version}",
-        ]
-        for candidate in dict.fromkeys(candidates):
-            if Path(candidate).exists() and self._probe_user(layer, candidate):
-                return candidate
-        return None
-
-    def _probe_user(self, path: Path, python: str | None = None) -> bool:
-        """Can the unprivileged user exec the interpreter (from a shell, as the exec wrapper
-        and the launcher do) and read `path`?"""
-        python = python or self.python
-        if (path, python) in self._bundle_ok:
-            return self._bundle_ok[(path, python)]
-        uid, gid = UNPRIVILEGED
-        check = 'exec "$0" -S -c "import os,sys; os.listdir(sys.argv[1])" "$1"'
-        cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
-               "/bin/sh", "-c", check, python, str(path)]  # fmt: skip
-        try:
-            ok = subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
-        except (OSError, subprocess.SubprocessError):
-            ok = False
-        self._bundle_ok[(path, python)] = ok
-        return ok
+            self._user = UNPRIVILEGED
+        else:
+            self._notes.append(
+                "no mount namespace without root: functions see the host's folders, and "
+                "LAMBDA_TASK_ROOT, LAMBDA_RUNTIME_DIR, PATH and the like name them instead of "
+                "/var/task, /var/runtime, /var/lang and /opt"
+            )
 
     def runtime_note(self, runtime: str) -> str | None:
-        host_runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
-        return None if runtime == host_runtime else f"runs on {host_runtime}, not {runtime}"
+        return None  # the function's Filesystem carries how its runtime differs
 
     @property
     def enforcement(self) -> Enforcement:
@@ -337,13 +305,14 @@ class ProcessBackend(Backend):
 
     # environments --------------------------------------------------------------------------
     async def start(self, env_id: str, spec: EnvironmentSpec) -> ProcessEnvironment:
-        assert self._layer is not None, "open() first"
+        fs = spec.filesystem
+        if fs is None or (fs.python_version is not None and fs.runtime is None):
+            raise BackendError(
+                f"{spec.function_name}: no runtime prepared (build.runtimes.prepare_runtime)"
+            )
         user = self._user
-        if user is not None and not self._probe_user(spec.bundle_dir):
+        if user is not None and fs.lang is not None and not _others_can_run(fs, self):
             user = None
-            note = f"{spec.bundle_dir} is not readable by nobody: {spec.function_name} runs as root"
-            if note not in self._notes:
-                self._notes.append(note)
         owner = user or (os.geteuid(), os.getegid())
         workdir = self.state_dir / self.session / env_id
         storage = await asyncio.to_thread(
@@ -367,23 +336,24 @@ class ProcessBackend(Backend):
                 channel.first_next.add_done_callback(_end_of_init(cgroup, spec))
             address = await self.runtime_server.open(channel)
             env = ProcessEnvironment(env_id, spec, self, channel, address, cgroup, storage)
-            cmd = self._command(spec, cgroup, storage, user, workdir)
+            plan = self._plan(spec, fs, cgroup, storage, user, workdir)
             variables = dict(spec.environment)
-            variables["AWS_LAMBDA_RUNTIME_API"] = address
-            variables["PYTHONPATH"] = f"{spec.bundle_dir}:{self._layer}"
-            if storage.image is None:
+            if not self._lambda_root:
+                variables = host_paths(variables, fs)
                 variables["TMPDIR"] = str(storage.directory / "tmp")
+                variables["_SANDBOX_OPT_DIR"] = plan["opt"]
+            variables["AWS_LAMBDA_RUNTIME_API"] = address
             read_fd, write_fd = os.pipe()
             env.started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
-                *cmd,
+                self.python, "-S", "-I", str(LAUNCHER), json.dumps(plan),
                 stdin=subprocess.DEVNULL,
                 stdout=write_fd,
                 stderr=write_fd,
                 env=variables,
-                cwd=spec.bundle_dir,
+                cwd=fs.task,
                 start_new_session=True,
-            )
+            )  # fmt: skip
         except (OSError, BackendError) as exc:
             for fd in (read_fd, write_fd):
                 if fd >= 0:
@@ -402,52 +372,52 @@ class ProcessBackend(Backend):
         asyncio.get_running_loop().create_task(env._watch(proc))
         return env
 
-    def _command(
+    def _plan(
         self,
         spec: EnvironmentSpec,
+        fs: Filesystem,
         cgroup: Cgroup | None,
         storage: TmpStorage,
         user: tuple[int, int] | None,
         workdir: Path,
-    ) -> list[str]:
-        q = shlex.quote
-        script = ["set -e"]
-        if cgroup is not None:
-            script += [f"echo $$ > {q(str(f))}" for f in cgroup.procs_files]
-        script.append(f"ulimit -n {spec.nofile} 2>/dev/null || true")
-        if storage.image is not None:
-            # Paths the runtime needs that live under /tmp would be hidden by the new /tmp:
-            # bind them back in from a view of the old /tmp.
-            hidden = [p for p in self._needed_paths(spec) if _is_under(p, _TMP)]
-            if hidden:
-                old = workdir / "old-tmp"
-                script += [f"mkdir -p {q(str(old))}", f"mount --bind /tmp {q(str(old))}"]
-            script.append(f"mount -o loop,nosuid,nodev {q(str(storage.image))} /tmp")
-            for p in hidden:
-                rel = p.relative_to(_TMP)
-                script += [f"mkdir -p {q(str(p))}", f"mount --bind {q(str(old / rel))} {q(str(p))}"]
-            script.append(f"rm -f {q(str(storage.image))}")
-        if user is not None:
-            script.append(
-                f'exec setpriv --reuid={user[0]} --regid={user[1]} --clear-groups -- "$@"'
-            )
+    ) -> dict[str, Any]:
+        """What the launcher does for this environment (environments/launcher.py)."""
+        plan: dict[str, Any] = {
+            "cgroup_procs": [str(f) for f in cgroup.procs_files] if cgroup is not None else [],
+            "nofile": spec.nofile,
+            "user": list(user) if user is not None else None,
+            "argv": runtime_command(spec, fs, lambda_paths=self._lambda_root),
+        }
+        if self._lambda_root:
+            root = workdir / "root"
+            root.mkdir(exist_ok=True)
+            tmp_folder = storage.directory / "tmp"
+            if storage.image is None:
+                tmp_folder.mkdir(exist_ok=True)
+            links = None
+            if fs.lang is not None and lacks_python_names(fs.lang):
+                links = self._python_links(fs.python_version or "3")
+            mounts = mount_plan(fs, root, storage.image, tmp_folder, links)
+            plan.update(mounts=mounts, root=str(root), cwd=LAMBDA_PATHS["task"])
         else:
-            script.append('exec "$@"')
-        runtime = [self.python, "-S", "-m", "awslambdaric", spec.handler]
-        wrapper = spec.environment.get("AWS_LAMBDA_EXEC_WRAPPER")
-        if wrapper:  # Lambda runs the wrapper with the runtime's command line as arguments
-            runtime.insert(0, wrapper)
-        launcher = ["/bin/sh", "-c", "\n".join(script), "lambda-runtime", *runtime]
-        if storage.image is not None:
-            return ["unshare", "--mount", "--propagation", "private", "--", *launcher]
-        return launcher
+            plan.update(cwd=str(fs.task), opt=str(fs.opt or self._empty_opt()))
+        return plan
 
-    def _needed_paths(self, spec: EnvironmentSpec) -> list[Path]:
-        paths = {spec.bundle_dir, Path(sys.prefix), Path(sys.base_prefix), Path(self.python)}
-        if self._layer is not None:
-            paths.add(self._layer)
-            paths.update(p.resolve().parent for p in self._layer.iterdir())
-        return sorted({p for p in paths if p.exists()})
+    def _python_links(self, version: str) -> Path:
+        """bin/python and bin/python3 -> pythonX.Y, laid over a /var/lang that lacks them."""
+        folder = self.state_dir / f"python-links-{version}"
+        bin_dir = folder / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        for name in PYTHON_NAMES:
+            link = bin_dir / name
+            if not link.is_symlink():
+                link.symlink_to(f"python{version}")
+        return folder
+
+    def _empty_opt(self) -> Path:
+        folder = self.state_dir / "empty-opt"
+        folder.mkdir(exist_ok=True)
+        return folder
 
     async def close(self) -> None:
         await self.runtime_server.stop()
@@ -455,6 +425,23 @@ class ProcessBackend(Backend):
             self._cgroups.remove_session(self.session)
         with contextlib.suppress(OSError):
             shutil.rmtree(self.state_dir / self.session)
+
+
+def _others_can_run(fs: Filesystem, backend: ProcessBackend) -> bool:
+    """Can the unprivileged user run the function's Python? (Its files must be readable by
+    others; the folders above it need not be: it is bind-mounted.) When not, the function runs
+    as root, and the backend says so."""
+    assert fs.lang is not None
+    exe = fs.lang / "bin" / f"python{fs.python_version}"
+    try:
+        ok = bool(exe.stat().st_mode & 0o001)
+    except OSError:
+        ok = False
+    if not ok:
+        note = f"{exe} is not executable by other users: functions on it run as root"
+        if note not in backend._notes:
+            backend._notes.append(note)
+    return ok
 
 
 def _end_of_init(cgroup: Cgroup, spec: EnvironmentSpec) -> Any:

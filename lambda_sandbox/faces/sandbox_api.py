@@ -47,6 +47,7 @@ def sandbox_routes(service: LambdaService) -> list[web.RouteDef]:
                     "memory_mb": f.config.memory_mb,
                     "vcpus": service.spec(f).vcpus,
                     "fidelity_note": service.fidelity_note(f),
+                    "not_emulated": list(f.config.not_emulated),
                     "environments": {"idle": len(f.idle), "busy": len(f.busy)},
                     "metrics": f.metrics(),
                 }

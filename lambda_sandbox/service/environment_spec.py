@@ -51,7 +51,7 @@ class EnvironmentSpecs:
                 memory_mb=cfg.memory_mb,
                 ephemeral_mb=cfg.ephemeral_mb,
                 vcpus=vcpus,
-                environment=lambda_environment(cfg, self.aws, str(state.bundle_dir), vcpus),
+                environment=lambda_environment(cfg, self.aws, vcpus),
                 pids_max=self.limits.q("execution_environment", "pids_max"),
                 nofile=self.limits.q("execution_environment", "nofile"),
                 cpu_period_us=self.limits.q("cpu", "cfs_period_us"),
@@ -59,6 +59,7 @@ class EnvironmentSpecs:
                 config_generation=state.generation,
                 init_vcpus=init_vcpus,
                 overhead_mb=int(self.limits.q("memory", "runtime_overhead_mb")),
+                filesystem=state.filesystem,
             )
             self._specs[state.name] = spec
         return spec
@@ -70,9 +71,12 @@ class EnvironmentSpecs:
         notes = []
         if capped:
             notes.append(f"CPU capped at {got:.2f} vCPU (the tier gets {want:.2f} on Lambda)")
-        runtime_note = self.backend.runtime_note(state.config.runtime)
-        if runtime_note:
-            notes.append(runtime_note)
+        if state.filesystem is not None:
+            notes += state.filesystem.notes
+        else:
+            runtime_note = self.backend.runtime_note(state.config.runtime)
+            if runtime_note:
+                notes.append(runtime_note)
         enforcement = self.backend.enforcement
         if not enforcement.all_enforced:
             notes.append(f"limits not all enforced ({enforcement.summary()})")

@@ -7,7 +7,6 @@ which boto3 honours), plus SANDBOX_VCPUS: the CPU share of the tier, for thread-
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -37,20 +36,27 @@ def new_env_id() -> str:
     return uuid.uuid4().hex
 
 
-def lambda_environment(
-    config: FunctionConfig, aws: AwsSide, task_root: str, vcpus: float
-) -> dict[str, str]:
-    """Every variable except the per-environment ones (runtime API, log stream)."""
+# Lambda's values (a python3.12 function's environment, LocalStack's snapshot
+# test_introspection_invoke, recorded against AWS)
+PATH = "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+LD_LIBRARY_PATH = (
+    "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+)
+XRAY_DAEMON = ("169.254.79.129", "2000")
+
+
+def lambda_environment(config: FunctionConfig, aws: AwsSide, vcpus: float) -> dict[str, str]:
+    """Every variable except the per-environment ones (runtime API, log stream), with
+    Lambda's paths: a backend that cannot show the function those paths maps them."""
     runtime = config.runtime
     env = {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "PATH": PATH,
+        "LD_LIBRARY_PATH": LD_LIBRARY_PATH,
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "PYTHONUNBUFFERED": "1",
-        "LAMBDA_TASK_ROOT": task_root,
-        "LAMBDA_RUNTIME_DIR": task_root,
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "LAMBDA_RUNTIME_DIR": "/var/runtime",
         "_HANDLER": config.handler,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
         "AWS_LAMBDA_FUNCTION_NAME": config.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -62,13 +68,21 @@ def lambda_environment(
         "AWS_SECRET_ACCESS_KEY": aws.secret_access_key,
         "AWS_SESSION_TOKEN": aws.session_token,
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-        "SANDBOX_VCPUS": f"{vcpus:.3f}",
+        "AWS_XRAY_DAEMON_ADDRESS": ":".join(XRAY_DAEMON),
+        "_AWS_XRAY_DAEMON_ADDRESS": XRAY_DAEMON[0],
+        "_AWS_XRAY_DAEMON_PORT": XRAY_DAEMON[1],
+        "SANDBOX_VCPUS": f"{vcpus:.3f}",  # the sandbox's: the tier's CPU share, for pools
     }
+    if runtime.startswith("python"):
+        env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{runtime}"
+        env["PYTHONPATH"] = "/var/runtime"
+        if runtime in ("python3.8", "python3.9", "python3.10", "python3.11"):
+            env["LC_CTYPE"] = "C.UTF-8"
     if aws.endpoint_url:
         env["AWS_ENDPOINT_URL"] = aws.endpoint_url
     url = config.function_url or {}
     if str(url.get("InvokeMode", "")).upper() == "RESPONSE_STREAM":
         # the bundle carries the streaming runtime; Lambda's exec-wrapper hook switches it on
-        env["AWS_LAMBDA_EXEC_WRAPPER"] = f"{task_root}/lambda-stream-wrapper"
+        env["AWS_LAMBDA_EXEC_WRAPPER"] = "/var/task/lambda-stream-wrapper"
     env.update(config.environment)
     return env

@@ -11,6 +11,7 @@ from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.environments.base import Environment
 from lambda_sandbox.service.logs import LogStream
 from lambda_sandbox.service.metrics import FunctionMetrics
+from lambda_sandbox.types import Filesystem
 
 __all__ = ["FunctionState"]
 
@@ -25,6 +26,7 @@ class FunctionState:
     last_modified: float = field(default_factory=time.time)
     code_size: int = 0
     code_sha256: str = ""
+    filesystem: Filesystem | None = None  # /var/task, /opt, /var/runtime, /var/lang
     idle: list[Environment] = field(default_factory=list)  # most recently used last
     busy: set[Environment] = field(default_factory=set)
     in_use: int = 0  # invocations holding a concurrency slot (starting or running)

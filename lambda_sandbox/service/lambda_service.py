@@ -35,7 +35,7 @@ from lambda_sandbox.service.function_state import FunctionState
 from lambda_sandbox.service.invoke import InvokeLifecycle, InvokeOutcome, check_payload
 from lambda_sandbox.service.pool import EnvironmentPool
 from lambda_sandbox.service.registry import FunctionRegistry
-from lambda_sandbox.types import EnvironmentSpec, ResponseStream
+from lambda_sandbox.types import EnvironmentSpec, Filesystem, ResponseStream
 
 __all__ = ["UPDATABLE_CONFIGURATION", "InvokeOutcome", "LambdaService"]
 
@@ -109,8 +109,10 @@ class LambdaService:
     def arn(self, name: str) -> str:
         return self.registry.arn(name)
 
-    def register(self, config: FunctionConfig, bundle_dir: Path) -> FunctionState:
-        state = self.registry.register(config, bundle_dir)
+    def register(
+        self, config: FunctionConfig, bundle_dir: Path, filesystem: Filesystem | None = None
+    ) -> FunctionState:
+        state = self.registry.register(config, bundle_dir, filesystem)
         self.specs.forget(config.name)
         self.concurrency.recount(self.functions.values())
         return state
@@ -118,13 +120,15 @@ class LambdaService:
     def get(self, name_or_arn: str) -> FunctionState:
         return self.registry.get(name_or_arn)
 
-    async def reload(self, config: FunctionConfig, bundle_dir: Path) -> FunctionState:
+    async def reload(
+        self, config: FunctionConfig, bundle_dir: Path, filesystem: Filesystem | None = None
+    ) -> FunctionState:
         """New code or configuration (hot reload): new invocations get fresh environments,
         idle ones are retired, invocations in flight finish on the old code."""
         old = self.functions.get(config.name)
         if old is not None:
             self.lifecycle.finish_pending(old)
-        state = self.register(config, bundle_dir)
+        state = self.register(config, bundle_dir, filesystem)
         await self.pool.retire_idle(state)
         return state
 

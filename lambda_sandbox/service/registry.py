@@ -17,6 +17,7 @@ from lambda_sandbox.exceptions import ResourceNotFoundException
 from lambda_sandbox.service.environment_variables import AwsSide
 from lambda_sandbox.service.function_state import FunctionState
 from lambda_sandbox.service.logs import LogStream
+from lambda_sandbox.types import Filesystem
 
 __all__ = ["FunctionRegistry"]
 
@@ -30,12 +31,15 @@ class FunctionRegistry:
     def arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.aws.region}:{self.aws.account_id}:function:{name}"
 
-    def register(self, config: FunctionConfig, bundle_dir: Path) -> FunctionState:
+    def register(
+        self, config: FunctionConfig, bundle_dir: Path, filesystem: Filesystem | None = None
+    ) -> FunctionState:
         state = FunctionState(
             config=config,
             bundle_dir=bundle_dir,
             arn=self.arn(config.name),
             log=LogStream(config.name, self.logs_dir),
+            filesystem=filesystem,
         )
         state.code_size, state.code_sha256 = dir_digest(bundle_dir)
         old = self.functions.get(config.name)

@@ -168,7 +168,8 @@ def _runtime_pids(parent: int) -> list[int]:
             cmd = status.read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"awslambdaric" in cmd and b"app.handler" in cmd and _parent(status.parent) == parent:
+        runtime = any(part.endswith(b"/bootstrap.py") for part in cmd)  # /var/runtime/bootstrap.py
+        if runtime and b"app.handler" in cmd and _parent(status.parent) == parent:
             pids.append(int(status.parent.name))
     return pids
 

@@ -160,9 +160,11 @@ def test_types_exports_are_pinned() -> None:
     assert sorted(lambda_sandbox.types.__all__) == [
         "Enforcement",
         "EnvironmentSpec",
+        "Filesystem",
         "InitOutcome",
         "Invocation",
         "InvocationResult",
+        "LAMBDA_PATHS",
         "Progress",
         "ProgressFraction",
         "ResponseStream",

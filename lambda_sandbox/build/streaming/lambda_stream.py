@@ -117,8 +117,10 @@ def main() -> None:
     api = os.environ["AWS_LAMBDA_RUNTIME_API"]
     handler_name = os.environ.get("_HANDLER") or sys.argv[-1]
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
-    if task_root not in sys.path:
-        sys.path.insert(0, task_root)
+    opt = os.environ.pop("_SANDBOX_OPT_DIR", "/opt")  # the sandbox's, where /opt is elsewhere
+    version = "python{}.{}".format(*sys.version_info[:2])
+    front = [task_root, f"{opt}/python/lib/{version}/site-packages", f"{opt}/python"]
+    sys.path[:] = front + [p for p in sys.path if p not in front]  # Lambda's order
     conn = http.client.HTTPConnection(api)
     try:
         module_name, function_name = handler_name.rsplit(".", 1)

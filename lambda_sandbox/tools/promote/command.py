@@ -28,9 +28,10 @@ def find_function(
     functions_dir: Path,
     template: Path | None = None,
     parameters: dict[str, str] | None = None,
+    layer_arns: dict[str, str] | None = None,
 ) -> FunctionConfig:
     configs = (
-        load_sam_template(template, parameters=parameters)
+        load_sam_template(template, parameters=parameters, layer_arns=layer_arns)
         if template
         else discover_functions(functions_dir)
     )
@@ -49,6 +50,7 @@ def run_promote(
     functions_dir: Path = Path("functions"),
     template: Path | None = None,
     parameters: dict[str, str] | None = None,
+    layer_arns: dict[str, str] | None = None,
     yes: bool = False,
     console: Console | None = None,
     ask: Callable[[str], bool] | None = None,
@@ -56,7 +58,7 @@ def run_promote(
     """The command's body; returns the exit status (0 done, 1 failed or refused)."""
     out = console or Console()
     try:
-        config = find_function(function, functions_dir, template, parameters)
+        config = find_function(function, functions_dir, template, parameters, layer_arns)
         aws = AwsTarget(options.region, options.profile, options.endpoint_url)
         with RichReporter(out) as reporter:
             plan = make_plan(config, options, aws=aws, reporter=reporter)

@@ -62,7 +62,7 @@ def test_the_container_sees_lambdas_variables_but_none_of_the_hosts_paths() -> N
     env = container_environment(
         spec(
             PATH="/host/bin", LAMBDA_TASK_ROOT="/host/bundle", AWS_LAMBDA_RUNTIME_API="127.0.0.1:1",
-            AWS_LAMBDA_EXEC_WRAPPER="/host/bundle/wrapper", AWS_LAMBDA_FUNCTION_NAME="f",
+            AWS_LAMBDA_EXEC_WRAPPER="/var/task/lambda-stream-wrapper", AWS_LAMBDA_FUNCTION_NAME="f",
             AWS_ENDPOINT_URL="http://172.17.0.1:5000", MODEL_BUCKET="b",
         )
     )  # fmt: skip
@@ -72,6 +72,13 @@ def test_the_container_sees_lambdas_variables_but_none_of_the_hosts_paths() -> N
         "MODEL_BUCKET": "b",
         "AWS_LAMBDA_FUNCTION_TIMEOUT": "7",  # the RIE's deadline: get_remaining_time_in_millis
     }
+
+
+def test_the_functions_own_exec_wrapper_reaches_the_container() -> None:
+    # the image's bootstrap runs it (the Web Adapter's /opt/bootstrap, say); only the sandbox's
+    # streaming wrapper stays out: the RIE cannot stream
+    env = container_environment(spec(AWS_LAMBDA_EXEC_WRAPPER="/opt/bootstrap"))
+    assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
 
 
 def test_the_memory_peak_is_found_in_cgroup_v1_and_v2_layouts(tmp_path: Path) -> None:

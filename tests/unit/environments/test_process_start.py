@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from lambda_sandbox.environments.cgroups import Cgroup, CgroupDriver
 from lambda_sandbox.environments.process import ProcessBackend
 from lambda_sandbox.exceptions import BackendError
-from lambda_sandbox.types import EnvironmentSpec
+from lambda_sandbox.types import EnvironmentSpec, Filesystem
 
 
 class RefusingDriver(CgroupDriver):
@@ -37,12 +38,14 @@ def spec(tmp_path: Path) -> EnvironmentSpec:
         environment={},
         pids_max=64,
         nofile=64,
+        filesystem=Filesystem(
+            task=tmp_path, runtime=tmp_path, lang=Path(sys.base_prefix), python_version="3.11"
+        ),
     )
 
 
 async def test_a_failed_cgroup_leaves_no_tmp_storage(tmp_path: Path) -> None:
     backend = ProcessBackend(tmp_path / "state", "s1-test", 1000, 1000)
-    backend._layer = tmp_path  # what open() would have built
     backend._cgroups = RefusingDriver()
     with pytest.raises(BackendError, match="refused"):
         await backend.start("env1", spec(tmp_path))

@@ -142,4 +142,5 @@ class FunctionErrorType:
     RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
     IMPORT_MODULE = "Runtime.ImportModuleError"
     HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+    INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"  # no bootstrap, or not executable
     UNKNOWN = "Runtime.Unknown"

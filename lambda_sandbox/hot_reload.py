@@ -1,10 +1,11 @@
 """Hot reload for `sandbox up`: edit a handler, and the next invocation runs the new code.
 
-`watch()` follows the functions' code folders and definition files (function.yaml, the SAM
-template) with watchfiles. A change rebuilds the bundle of each function it touches (a content
-hash names the bundle, so an unchanged function is not rebuilt) and hands the new bundle and
-configuration to the service: new invocations get fresh environments with the new code, idle
-environments are retired, invocations in flight finish on the old code. One line per reload.
+`watch()` follows the functions' code folders, their layers' folders and definition files
+(function.yaml, the SAM template) with watchfiles. A change rebuilds the bundle of each
+function it touches (a content hash names the bundle, so an unchanged function is not
+rebuilt) and hands the new bundle and configuration to the service: new invocations get
+fresh environments with the new code, idle environments are retired, invocations in flight
+finish on the old code. One line per reload.
 A function that fails to build or to load keeps serving its last good bundle, and the line
 says why. Routes and function URLs are set at start: a new route needs a restart.
 """
@@ -36,7 +37,12 @@ def watched_paths(configs: Iterable[FunctionConfig]) -> list[Path]:
     for config in configs:
         paths.add(config.code_dir)
         paths.add(config.source.parent)  # function.yaml's folder, or the template's
+        paths.update(_layer_dirs(config))
     return sorted(p for p in paths if p.exists())
+
+
+def _layer_dirs(config: FunctionConfig) -> list[Path]:
+    return [ref.content_dir for ref in config.layers if ref.content_dir is not None]
 
 
 def affected(configs: Iterable[FunctionConfig], changed: Iterable[Path]) -> tuple[set[str], bool]:
@@ -50,8 +56,10 @@ def affected(configs: Iterable[FunctionConfig], changed: Iterable[Path]) -> tupl
             if path == config.source:
                 definitions = True
                 names.add(config.name)
-            elif _under(path, config.code_dir):
-                names.add(config.name)
+            elif _under(path, config.code_dir) or any(
+                _under(path, folder) for folder in _layer_dirs(config)
+            ):
+                names.add(config.name)  # its code, or one of its layers
     return names, definitions
 
 

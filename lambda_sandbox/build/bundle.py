@@ -28,7 +28,7 @@ from pathlib import Path
 
 from lambda_sandbox.build.code import code_digest, write_code
 from lambda_sandbox.build.pip import run_pip
-from lambda_sandbox.build.runtimes import interpreter_for
+from lambda_sandbox.build.runtimes import interpreter_for, python_tag
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.exceptions import BuildError, ConfigError
 from lambda_sandbox.limits import Limits, load_limits
@@ -105,7 +105,9 @@ def _install_deps(
 ) -> Path:
     build_env = build_environment(config)
     env_text = "".join(f"\n{k}={v}" for k, v in sorted(build_env.items()))
-    key = hashlib.sha256(f"{config.runtime}\n{requirements}{env_text}".encode()).hexdigest()[:16]
+    python = interpreter_for(config.runtime)  # the Python the wheels are chosen for
+    seen = f"{config.runtime}\n{python_tag(python)}\n{requirements}{env_text}"
+    key = hashlib.sha256(seen.encode()).hexdigest()[:16]
     target = cache / key
     if (target / COMPLETE).exists():
         return target
@@ -124,6 +126,7 @@ def _install_deps(
         links = ["--no-cache-dir", "--wheel-dir", str(wheels), "--find-links", str(wheels)]
         run_pip(
             ["wheel", *links, *reqs],
+            target_python=python,  # one folder holds each Python version's wheels
             env={**os.environ, **build_env},
             what=f"{config.name}: pip wheel",
         )
@@ -134,7 +137,7 @@ def _install_deps(
         target_args = ["--no-warn-script-location", "--target", str(into)]
         run_pip(
             ["install", *target_args, *source, *reqs],
-            target_python=interpreter_for(config.runtime),  # wheels for the function's Python
+            target_python=python,  # wheels for the function's Python
             what=f"{config.name}: pip install",
         )
 
@@ -197,6 +200,7 @@ def build_bundle(
         if deps is not None:
             _link_tree(deps, staging)
             (staging / COMPLETE).unlink(missing_ok=True)
+        staging.mkdir(exist_ok=True)
         write_code(config, staging)
         if streams(config):
             for name in STREAMING_FILES:

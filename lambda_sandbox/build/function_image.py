@@ -140,6 +140,7 @@ def _engine_build(client: Any, config: FunctionConfig, base: str, **args: Any) -
         image, _log = client.images.build(**args)
     except docker.errors.BuildError as exc:
         log = "".join(str(c.get("stream") or c.get("error") or "") for c in exc.build_log)
+        log = _ANSI.sub("", log)
         hint = ""
         if "pull access denied" in log or "not found" in log or "manifest unknown" in log:
             hint = (
@@ -154,6 +155,7 @@ def _engine_build(client: Any, config: FunctionConfig, base: str, **args: Any) -
     return str(image.id)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the engine colours a step's stderr
 _FROM = re.compile(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)", re.I | re.M)
 _ARG = re.compile(r"^\s*ARG\s+(\w+)(?:=(\S*))?", re.I | re.M)
 _AWS_PYTHON = re.compile(r"^public\.ecr\.aws/lambda/python:(3\.\d+)(?:[.-].*)?$")

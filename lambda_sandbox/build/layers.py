@@ -58,9 +58,14 @@ def layer_digest(layer: LayerRef, runtime: str) -> str:
 
 
 def _copy(source: Path, into: Path) -> None:
-    shutil.copytree(
-        source, into, dirs_exist_ok=True, symlinks=True, ignore=shutil.ignore_patterns(*_SKIP)
-    )
+    target = into.resolve()
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        # never the output itself, when the build folder is inside the layer's (ContentUri: .)
+        inside = {n for n in names if target.is_relative_to(Path(folder, n).resolve())}
+        return inside | {n for n in names if n in _SKIP}
+
+    shutil.copytree(source, into, dirs_exist_ok=True, symlinks=True, ignore=ignore)
 
 
 def _pip_layer(layer: LayerRef, source: Path, into: Path, python: str | None) -> None:

@@ -44,6 +44,7 @@ __all__ = [
     "interpreter_for",
     "prepare_runtime",
     "python_prefix",
+    "python_tag",
 ]
 
 RUNTIME_DISTRIBUTIONS = ("awslambdaric", "boto3")
@@ -79,6 +80,7 @@ class RuntimeFiles:
     interpreter: str | None = None  # the host path of that Python (installs requirements)
 
 
+@cache
 def _version_of(interpreter: str) -> str | None:
     try:
         out = subprocess.run(
@@ -250,6 +252,14 @@ def prepare_runtime(runtime: str, say: Progress | None = None) -> RuntimeFiles:
     prefix, _ = python_prefix(interpreter)
     runtime_dir = _runtime_dir(version, interpreter, report)
     return RuntimeFiles(runtime, runtime_dir, prefix, version, note, interpreter)
+
+
+def python_tag(interpreter: str | None) -> str:
+    """ "cp312" for a Python 3.12 interpreter (what its wheels are tagged with)."""
+    if interpreter is None:
+        return "none"
+    version = _version_of(interpreter) or "unknown"
+    return "cp" + version.replace(".", "")
 
 
 def interpreter_for(runtime: str) -> str | None:

@@ -22,6 +22,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from lambda_sandbox.exceptions import SandboxError
 
@@ -59,7 +60,8 @@ err = _console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    # the message is text, not markup: "[x86_64] or [arm64]" must survive
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     sys.exit(code)
 
 
@@ -254,7 +256,12 @@ def sandbox_for(function: str, endpoint: str | None, project: Project) -> tuple[
         return url, None
     from lambda_sandbox.runner import SandboxThread
 
-    options = project.sandbox_options(only=[function], port=0, aws_port=0)
+    backend = os.environ.get("SANDBOX_BACKEND") or "process"
+    configs = {c.name: c for c in project.configs()}
+    if function in configs and configs[function].is_image and backend != "docker":
+        err.print(f"{function} is an image function: it runs on the docker backend")
+        backend = "docker"
+    options = project.sandbox_options(only=[function], port=0, aws_port=0, backend=backend)
     with progress("starting a throwaway sandbox") as say:
         thread = SandboxThread(options).start(say)
     return thread.url, thread

@@ -25,11 +25,13 @@ from lambda_sandbox.types import LAMBDA_PATHS, EnvironmentSpec, Filesystem
 
 __all__ = [
     "HOST_SYSTEM",
+    "NO_BOOTSTRAP",
     "PYTHON_NAMES",
     "host_paths",
     "lacks_python_names",
     "mount_plan",
     "runtime_command",
+    "sh_is_not_bash",
 ]
 
 # the host's system folders the root shows, read-only (merged-/usr hosts have links instead)
@@ -42,8 +44,10 @@ def runtime_command(spec: EnvironmentSpec, fs: Filesystem, lambda_paths: bool) -
     """The runtime's command line: Lambda's Python bootstrap, or the function's own
     `bootstrap` for a provided runtime; behind AWS_LAMBDA_EXEC_WRAPPER when it names one."""
     where = _where(fs, lambda_paths)
-    if fs.python_version is None:
-        command = [f"{where['task']}/bootstrap"]
+    if fs.python_version is None:  # the bundle's bootstrap, else a layer's (Lambda's order)
+        in_opt = fs.opt is not None and (fs.opt / "bootstrap").is_file()
+        from_task = (fs.task / "bootstrap").is_file() or not in_opt
+        command = [f"{where['task'] if from_task else where['opt']}/bootstrap"]
     else:
         command = [f"{where['lang']}/bin/python{fs.python_version}", "-S",
                    f"{where['runtime']}/bootstrap.py", spec.handler]  # fmt: skip
@@ -51,6 +55,9 @@ def runtime_command(spec: EnvironmentSpec, fs: Filesystem, lambda_paths: bool) -
     if wrapper:  # Lambda runs the wrapper with the runtime's command line as its arguments
         command.insert(0, host_paths({"w": wrapper}, fs)["w"] if not lambda_paths else wrapper)
     return command
+
+
+NO_BOOTSTRAP = "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
 
 
 def _where(fs: Filesystem, lambda_paths: bool) -> dict[str, str]:
@@ -86,11 +93,14 @@ def mount_plan(
     tmp_image: Path | None,
     tmp_folder: Path,
     python_links: Path | None,
+    sh_links: Path | None = None,
 ) -> list[list[Any]]:
     """The launcher's steps that build the root at `root` (in a mount namespace of its own).
     /tmp is the loop-mounted `tmp_image`, or `tmp_folder` bound when there is no image.
     `python_links` is a folder with bin/python and bin/python3 for a Python installation that
-    lacks them: laid over /var/lang."""
+    lacks them: laid over /var/lang. `sh_links` holds `sh -> bash`, laid over /usr/bin when
+    the host's /bin/sh is another shell (Amazon Linux's is bash: AWS's own custom-runtime
+    tutorial starts `#!/bin/sh` then `set -euo pipefail`, which dash refuses)."""
     r = str(root)
     plan: list[list[Any]] = [["tmpfs", r, "mode=755,size=1m"]]
     for folder in HOST_SYSTEM:
@@ -99,6 +109,8 @@ def mount_plan(
             plan.append(["symlink", str(host.readlink()), r + folder])
         elif host.is_dir():
             plan.append(["bind", folder, r + folder, True])
+    if sh_links is not None:
+        plan.append(["overlay", [str(sh_links), "/usr/bin"], r + "/usr/bin"])
     plan.append(["bind", str(fs.task), r + LAMBDA_PATHS["task"], True])
     if fs.runtime is not None:
         plan.append(["bind", str(fs.runtime), r + LAMBDA_PATHS["runtime"], True])
@@ -123,6 +135,12 @@ def mount_plan(
              for i, name in enumerate(("stdin", "stdout", "stderr"))]  # fmt: skip
     plan.append(["readonly", r])  # the root itself: nothing new can be made in it
     return plan
+
+
+def sh_is_not_bash() -> bool:
+    """Is the host's /bin/sh another shell than bash (dash, on Debian), with bash there?"""
+    sh = Path("/bin/sh").resolve()
+    return sh.name != "bash" and Path("/usr/bin/bash").is_file()
 
 
 def lacks_python_names(prefix: Path) -> bool:

@@ -7,7 +7,8 @@ mount namespace of its own and build Lambda's filesystem there (bind mounts, tmp
 /var/task and exec the runtime, with the environment the sandbox passed. One process and direct
 system calls instead of a chain of unshare, sh, mount, chroot and setpriv: a cold start pays
 for one interpreter start-up, not for thirty-odd fork/execs (and the launcher imports only
-what that start-up needs: urllib.request alone would add 60 ms).
+what that start-up needs: urllib.request alone would add 60 ms; and nothing can be imported
+after the chroot, where the sandbox's standard library is not).
 
 When the runtime cannot be started (a `bootstrap` or exec wrapper that is missing or not
 executable), the launcher reports it to the Runtime API as Lambda does, as an init error of
@@ -21,11 +22,13 @@ import ctypes
 import json
 import os
 import resource
+import socket
 import sys
 from typing import Any
 
 __all__ = ["main"]
 
+ENTRYPOINT_ERROR = "Runtime.InvalidEntrypoint"
 CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
@@ -89,25 +92,33 @@ def _apply(op: list[Any]) -> None:
         raise ValueError(f"unknown step {kind!r}")
 
 
-def _report_entrypoint_error(path: str, exc: OSError) -> None:
-    """Lambda's answer for a runtime that cannot be started."""
-    import urllib.request  # only here: it costs more start-up time than all the rest
-
-    api = os.environ.get("AWS_LAMBDA_RUNTIME_API")
+def _report_entrypoint_error(path: str, exc: OSError, missing_message: str | None) -> None:
+    """Lambda's answer for a runtime that cannot be started. (Inside the root, the sandbox's
+    own standard library is gone: only what was imported before the chroot can be used, so
+    the HTTP request is written by hand on a socket.)"""
     missing = isinstance(exc, FileNotFoundError)
     reason = "no such file or directory" if missing else "permission denied"
-    body = {"errorType": "Runtime.InvalidEntrypoint", "errorMessage": f"fork/exec {path}: {reason}"}
-    print(f"Error: fork/exec {path}: {reason}", file=sys.stderr, flush=True)
+    message = f"fork/exec {path}: {reason}"
+    if missing and missing_message:
+        message = missing_message
+    print(f"Error: {message}", file=sys.stderr, flush=True)
+    api = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if not api:
         return
-    request = urllib.request.Request(
-        f"http://{api}/2018-06-01/runtime/init/error",
-        data=json.dumps(body).encode(),
-        headers={"Lambda-Runtime-Function-Error-Type": "Runtime.InvalidEntrypoint"},
-        method="POST",
+    host, _, port = api.rpartition(":")
+    body = json.dumps({"errorType": ENTRYPOINT_ERROR, "errorMessage": message}).encode()
+    head = (
+        f"POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\n"
+        f"Lambda-Runtime-Function-Error-Type: {ENTRYPOINT_ERROR}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
     )
-    with contextlib.suppress(OSError):
-        urllib.request.urlopen(request, timeout=5).read()
+    # socket.create_connection would look the host up with the idna codec: not importable
+    with contextlib.suppress(Exception), socket.socket(socket.AF_INET) as conn:
+        conn.settimeout(5)
+        conn.connect((host, int(port)))
+        conn.sendall(head.encode() + body)
+        conn.recv(1024)
 
 
 def main(argv: list[str]) -> int:
@@ -136,7 +147,7 @@ def main(argv: list[str]) -> int:
     try:
         os.execvpe(command[0], command, dict(os.environ))
     except OSError as exc:
-        _report_entrypoint_error(command[0], exc)
+        _report_entrypoint_error(command[0], exc, plan.get("missing_entrypoint"))
         return 127
     return 0  # not reached
 

@@ -25,11 +25,13 @@ from typing import Any
 from lambda_sandbox.environments.base import Backend, Environment, exit_message
 from lambda_sandbox.environments.cgroups import Cgroup, CgroupDriver, detect_cgroup_driver
 from lambda_sandbox.environments.lambda_root import (
+    NO_BOOTSTRAP,
     PYTHON_NAMES,
     host_paths,
     lacks_python_names,
     mount_plan,
     runtime_command,
+    sh_is_not_bash,
 )
 from lambda_sandbox.environments.tmp_storage import TmpStorage, loop_mount_available, prepare_tmp
 from lambda_sandbox.exceptions import BackendError, FunctionErrorType
@@ -388,6 +390,8 @@ class ProcessBackend(Backend):
             "user": list(user) if user is not None else None,
             "argv": runtime_command(spec, fs, lambda_paths=self._lambda_root),
         }
+        if fs.python_version is None:  # what Lambda says when a provided runtime has none
+            plan["missing_entrypoint"] = NO_BOOTSTRAP
         if self._lambda_root:
             root = workdir / "root"
             root.mkdir(exist_ok=True)
@@ -397,7 +401,8 @@ class ProcessBackend(Backend):
             links = None
             if fs.lang is not None and lacks_python_names(fs.lang):
                 links = self._python_links(fs.python_version or "3")
-            mounts = mount_plan(fs, root, storage.image, tmp_folder, links)
+            sh = self._sh_links() if sh_is_not_bash() else None
+            mounts = mount_plan(fs, root, storage.image, tmp_folder, links, sh)
             plan.update(mounts=mounts, root=str(root), cwd=LAMBDA_PATHS["task"])
         else:
             plan.update(cwd=str(fs.task), opt=str(fs.opt or self._empty_opt()))
@@ -412,6 +417,15 @@ class ProcessBackend(Backend):
             link = bin_dir / name
             if not link.is_symlink():
                 link.symlink_to(f"python{version}")
+        return folder
+
+    def _sh_links(self) -> Path:
+        """usr/bin/sh -> bash, laid over the root's /usr/bin (Amazon Linux's /bin/sh)."""
+        folder = self.state_dir / "sh-is-bash"
+        folder.mkdir(exist_ok=True)
+        link = folder / "sh"
+        if not link.is_symlink():
+            link.symlink_to("bash")
         return folder
 
     def _empty_opt(self) -> Path:

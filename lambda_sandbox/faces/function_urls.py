@@ -24,6 +24,9 @@ PRELUDE_CONTENT_TYPE = "application/vnd.awslambda.http-integration-response"
 _PRELUDE_END = b"\0" * 8
 
 
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
 async def _stream_answer(request: web.Request, stream: ResponseStream) -> web.StreamResponse:
     """A RESPONSE_STREAM function URL: chunks go out as they arrive. A stream that starts with
     Lambda's HTTP-integration prelude (JSON, then 8 NUL bytes) sets status and headers."""
@@ -45,7 +48,8 @@ async def _stream_answer(request: web.Request, stream: ResponseStream) -> web.St
             status, headers = 502, []
     response = web.StreamResponse(status=status)
     for key, value in headers:
-        response.headers.add(key, value)
+        if key.lower() not in _FRAMING:  # the stream is chunked here, whatever it claimed
+            response.headers.add(key, value)
     response.enable_chunked_encoding()
     await response.prepare(request)
     if first:

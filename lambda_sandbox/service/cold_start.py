@@ -9,7 +9,9 @@ reports INIT as deferred: it runs with the invoke, whose result says how long it
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +46,14 @@ def timeout_result(request_id: str, timeout_s: float) -> InvocationResult:
 
 
 def _init_error(outcome: InitOutcome, request_id: str) -> InvocationResult:
+    if outcome.error_type == FunctionErrorType.INVALID_ENTRYPOINT and outcome.error_payload:
+        # the backend's launcher cannot know the request: Lambda names it in the message
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            body = json.loads(outcome.error_payload)
+            body["errorMessage"] = f"RequestId: {request_id} Error: {body['errorMessage']}"
+            return InvocationResult(
+                payload=json.dumps(body).encode(), error_type=outcome.error_type, fatal=True
+            )
     if outcome.error_payload:
         return InvocationResult(
             payload=outcome.error_payload, error_type=outcome.error_type, fatal=True

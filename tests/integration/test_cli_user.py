@@ -208,3 +208,15 @@ def test_a_busy_port_is_a_one_line_error_naming_the_option(
     assert result.returncode == 1
     assert f"127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_error_with_brackets_is_printed_whole(tmp_path: Path, user_env: dict[str, str]) -> None:
+    # the CLI prints errors as text, not rich markup: "[x86_64] or [arm64]" survives
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        "      CodeUri: .\n      Handler: app.handler\n      Runtime: python3.12\n"
+        "      Architectures: [x86_64, arm64]\n"
+    )
+    result = run(["ls"], tmp_path, user_env)
+    assert result.returncode == 1
+    assert "allowed: [x86_64] or [arm64]" in " ".join(result.stderr.split())

@@ -114,6 +114,9 @@ def _stream(conn: http.client.HTTPConnection, request_id: str, result: Iterator[
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):  # a line is in the log when printed, as with
+        if hasattr(stream, "reconfigure"):  # awslambdaric (its Unbuffered stdout)
+            stream.reconfigure(line_buffering=True)
     api = os.environ["AWS_LAMBDA_RUNTIME_API"]
     handler_name = os.environ.get("_HANDLER") or sys.argv[-1]
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())

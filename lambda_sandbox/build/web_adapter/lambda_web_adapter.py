@@ -202,7 +202,8 @@ def stream_answer(
     api: http.client.HTTPConnection, rid: str, resp: http.client.HTTPResponse
 ) -> None:
     """The app's response, passed on as it arrives: prelude, 8 NULs, then the body."""
-    pairs = [(k.lower(), v) for k, v in resp.headers.items() if k.lower() != "transfer-encoding"]
+    framing = ("transfer-encoding", "content-length", "connection")  # the stream is reframed
+    pairs = [(k.lower(), v) for k, v in resp.headers.items() if k.lower() not in framing]
     prelude = {
         "statusCode": resp.status,
         "headers": {k: v for k, v in pairs if k != "set-cookie"},

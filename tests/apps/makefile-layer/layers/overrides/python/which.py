@@ -1,0 +1,1 @@
+LAYER = "overrides"  # the later layer's file replaces the earlier one's

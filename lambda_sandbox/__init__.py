@@ -13,8 +13,9 @@ checks it):
       |             pool (reuse, keep-alive, reaping), async_events (Event invokes), logs,
       |             metrics; `lambda_service.LambdaService` composes them.
     environments/   Backends that start one execution environment with Lambda's limits:
-      |             process (a child process in a cgroup, private /tmp), docker (a container
-      |             of the function's image, the real RIE inside), fake (in memory, for tests).
+      |             process (a child process in a cgroup, in a mount namespace with Lambda's
+      |             filesystem: launcher, lambda_root), docker (a container of the function's
+      |             image, the real RIE inside), fake (in memory, for tests).
     runtime_api/    The Lambda Runtime API (2018-06-01) that the real runtime client polls.
 
 A POST /2015-03-31/functions/NAME/invocations: the Lambda API face parses it; the service
@@ -28,8 +29,9 @@ Beside the layers:
                     code), limits (Lambda's quotas from data/limits/*.toml), cost (billing),
                     log_lines (START/END/REPORT written and parsed), paths (package data,
                     cache, state), config/ (function.yaml, SAM templates), docker_engine
-    build/          bundles as `sam build` makes them, Lambda-platform wheels, model artifacts,
-                    function images, the offline base images, the RIE binary, pip
+    build/          bundles and layers as `sam build` makes them, runtimes (/var/lang and
+                    /var/runtime), Lambda-platform wheels, model artifacts, function images,
+                    the offline base images, the Web Adapter stand-in, the RIE binary, pip
     runner.py       the composition root: bundles + AWS side + backend + service + gateway
     client.py       the one client-side helper: invoke with a log tail, read the REPORT
     tools/          over a running sandbox or AWS: tune, fit, load, promote, demo, ec2_comparison

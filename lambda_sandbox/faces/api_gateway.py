@@ -1,4 +1,4 @@
-"""API Gateway: one port for the routes declared as SAM `Events` (lambda_sandbox.config.events).
+"""API Gateway: one port for the routes declared as SAM `Events` (lambda_sandbox.config.api_routes).
 
 `Api` events are a REST API (payload 1.0, stage "Prod"), `HttpApi` events an HTTP API (payload
 2.0 by default); path parameters and greedy `{proxy+}`; the integration timeout (29 s, or the
@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from lambda_sandbox.config.events import PATH_PARAMETER, ApiRoute
+from lambda_sandbox.config.api_routes import PATH_PARAMETER, ApiRoute
 from lambda_sandbox.exceptions import LambdaAPIError, TooManyRequestsException
 from lambda_sandbox.faces.http_events import (
     MalformedResponse,

@@ -15,7 +15,7 @@ from typing import cast
 
 from aiohttp import web
 
-from lambda_sandbox.config.events import ApiRoute, api_routes
+from lambda_sandbox.config.api_routes import ApiRoute, api_routes
 from lambda_sandbox.exceptions import ConfigError, LambdaAPIError, ServiceException
 from lambda_sandbox.faces import lambda_api
 from lambda_sandbox.faces.api_gateway import api_gateway_app

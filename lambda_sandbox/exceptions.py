@@ -69,13 +69,16 @@ class LambdaAPIError(SandboxError):
     status: int = 500
     error_type: str = "ServiceException"
     kind: str = "Service"
+    # the member that holds the message in botocore's shape of the error: `Message` for some,
+    # `message` for others (boto3 users read e.response["Message"] where the model says so)
+    message_key: str = "message"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
     def body(self) -> dict[str, str]:
-        return {"Type": self.kind, "message": self.message}
+        return {"Type": self.kind, self.message_key: self.message}
 
 
 class InvalidParameterValueException(LambdaAPIError):
@@ -94,6 +97,7 @@ class ResourceNotFoundException(LambdaAPIError):
     status = 404
     error_type = "ResourceNotFoundException"
     kind = "User"
+    message_key = "Message"
 
 
 class ResourceConflictException(LambdaAPIError):
@@ -132,6 +136,7 @@ class ServiceException(LambdaAPIError):
     status = 500
     error_type = "ServiceException"
     kind = "Service"
+    message_key = "Message"
 
 
 class FunctionErrorType:

@@ -242,6 +242,9 @@ def test_unknown_function_answers_404_with_its_arn(probe_client: Any) -> None:
     assert err["Error"]["Message"] == (
         "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope"
     )
+    # botocore's ResourceNotFoundException shape has `Message` (capital M): boto3 lifts it to
+    # the top of the response, as from AWS (LocalStack's snapshot test_invoke_exceptions)
+    assert err["Message"] == err["Error"]["Message"] and err["Type"] == "User"
 
 
 def test_reserved_concurrency_throttles_with_429(probe_client: Any) -> None:

@@ -110,7 +110,11 @@ class Sandbox:
         if opts.only:
             missing = set(opts.only) - {c.name for c in configs}
             if missing:
-                raise ConfigError(f"no such function(s) in {opts.functions_dir}: {sorted(missing)}")
+                where = opts.template or opts.functions_dir
+                known = ", ".join(sorted(c.name for c in configs)) or "none"
+                raise ConfigError(
+                    f"no such function(s) in {where}: {sorted(missing)} (there: {known})"
+                )
             configs = [c for c in configs if c.name in opts.only]
         return configs
 

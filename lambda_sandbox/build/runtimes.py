@@ -42,6 +42,7 @@ __all__ = [
     "RuntimeFiles",
     "find_python",
     "interpreter_for",
+    "nearest_python",
     "prepare_runtime",
     "python_prefix",
     "python_tag",
@@ -233,6 +234,17 @@ def _runtime_dir(version: str | None, interpreter: str | None, say: Progress) ->
     return cached_dir(target, make)
 
 
+def nearest_python(wanted: str) -> tuple[str, str]:
+    """The host's Python closest to `wanted` (3.14 -> 3.13 before 3.15; the lower one on a
+    tie), else the sandbox's own: (version, interpreter)."""
+    minor = int(wanted.split(".")[1])
+    for other in sorted(range(8, 20), key=lambda m: (abs(m - minor), m > minor)):
+        found = find_python(f"3.{other}") if other != minor else None
+        if found is not None:
+            return f"3.{other}", found
+    return f"{sys.version_info[0]}.{sys.version_info[1]}", sys.executable
+
+
 def prepare_runtime(runtime: str, say: Progress | None = None) -> RuntimeFiles:
     """/var/lang and /var/runtime for a function's `Runtime`."""
     report = say or (lambda _m: None)
@@ -243,8 +255,7 @@ def prepare_runtime(runtime: str, say: Progress | None = None) -> RuntimeFiles:
     interpreter = find_python(wanted)
     version = wanted
     if interpreter is None:
-        version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-        interpreter = sys.executable
+        version, interpreter = nearest_python(wanted)
         note = (
             f"runs on python{version}: this host has no Python {wanted} (set "
             f"SANDBOX_PYTHON_{wanted.replace('.', '_')}, or install it with pyenv or uv)"
@@ -266,4 +277,5 @@ def interpreter_for(runtime: str) -> str | None:
     """The host Python a function's requirements are installed for (None: provided)."""
     if runtime.startswith("provided"):
         return None
-    return find_python(runtime.removeprefix("python")) or sys.executable
+    wanted = runtime.removeprefix("python")
+    return find_python(wanted) or nearest_python(wanted)[1]

@@ -11,6 +11,8 @@ are translated into these at the environments boundary.
     ├── MissingExtraError               a command needs an optional part of the install
     └── LambdaAPIError                  answered to API clients: (status, AWS error type)
         ├── InvalidParameterValueException      400
+        ├── ValidationException                 400 (a name, pattern or range constraint)
+        ├── PreconditionFailedException         412 (a stale RevisionId)
         ├── InvalidRequestContentException      400
         ├── ResourceNotFoundException           404
         ├── ResourceConflictException           409
@@ -33,6 +35,7 @@ __all__ = [
     "InvalidRequestContentException",
     "LambdaAPIError",
     "MissingExtraError",
+    "PreconditionFailedException",
     "RequestEntityTooLargeException",
     "ResourceConflictException",
     "ResourceNotFoundException",
@@ -40,6 +43,7 @@ __all__ = [
     "ServiceException",
     "ThrottleReason",
     "TooManyRequestsException",
+    "ValidationException",
 ]
 
 
@@ -73,11 +77,14 @@ class LambdaAPIError(SandboxError):
     # `message` for others (boto3 users read e.response["Message"] where the model says so)
     message_key: str = "message"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, typed: bool = True) -> None:
         super().__init__(message)
         self.message = message
+        self.typed = typed  # a few of AWS's answers carry no "Type"
 
     def body(self) -> dict[str, str]:
+        if not self.typed:
+            return {self.message_key: self.message}
         return {"Type": self.kind, self.message_key: self.message}
 
 
@@ -90,6 +97,26 @@ class InvalidParameterValueException(LambdaAPIError):
 class InvalidRequestContentException(LambdaAPIError):
     status = 400
     error_type = "InvalidRequestContentException"
+    kind = "User"
+
+
+class ValidationException(LambdaAPIError):
+    """A parameter failed the API's own constraints (names, patterns, ranges)."""
+
+    status = 400
+    error_type = "ValidationException"
+    kind = "User"
+
+    def __init__(self, value: object, member: str, constraint: str) -> None:
+        super().__init__(
+            f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+            f"constraint: {constraint}"
+        )
+
+
+class PreconditionFailedException(LambdaAPIError):
+    status = 412
+    error_type = "PreconditionFailedException"
     kind = "User"
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "default_state_dir",
     "package_data",
     "project_build_dir",
+    "project_functions_dir",
     "project_logs_dir",
     "streaming_runtime_dir",
     "web_adapter_dir",
@@ -76,6 +77,11 @@ def project_build_dir(project_dir: Path) -> Path:
 
 def project_logs_dir(project_dir: Path) -> Path:
     return project_dir / PROJECT_DIR_NAME / "logs"
+
+
+def project_functions_dir(project_dir: Path) -> Path:
+    """Functions created through the API (CreateFunction), kept for the next start."""
+    return project_dir / PROJECT_DIR_NAME / "functions"
 
 
 def cached_dir(target: Path, make: Callable[[Path], None], mode: int = 0o755) -> Path:

@@ -28,11 +28,17 @@ from lambda_sandbox.config import (
 from lambda_sandbox.environments.base import Backend
 from lambda_sandbox.environments.docker import DockerBackend
 from lambda_sandbox.environments.process import ProcessBackend
-from lambda_sandbox.exceptions import BuildError, ConfigError
+from lambda_sandbox.exceptions import BuildError, ConfigError, SandboxError
 from lambda_sandbox.faces.app import Gateway
 from lambda_sandbox.limits import Limits, load_limits
-from lambda_sandbox.paths import default_state_dir, project_build_dir, project_logs_dir
+from lambda_sandbox.paths import (
+    default_state_dir,
+    project_build_dir,
+    project_functions_dir,
+    project_logs_dir,
+)
 from lambda_sandbox.service.environment_variables import AwsSide
+from lambda_sandbox.service.function_lifecycle import config_from_parameters
 from lambda_sandbox.service.lambda_service import LambdaService
 from lambda_sandbox.types import Filesystem, Progress
 
@@ -233,6 +239,9 @@ class Sandbox:
             keep_alive_s=opts.keep_alive_s,
             init_limit_s=opts.init_limit_s,
             host_cpus=opts.host_cpus,
+            code_builder=self._build_api_function,
+            functions_store=project_functions_dir(opts.project_dir),
+            fetch_s3=(lambda b, k, v=None: _s3_object(endpoint, b, k, v)) if endpoint else None,
         )
         for config in configs:
             self.service.register(
@@ -240,8 +249,39 @@ class Sandbox:
             )
             if config.not_emulated:
                 self.not_emulated[config.name] = config.not_emulated
+        await self._restore_api_functions(say)
         self.gateway = Gateway(self.service, opts.host, opts.port, opts.api_port)
         await self.gateway.start()
+
+    async def _build_api_function(self, config: FunctionConfig) -> tuple[Path, Filesystem]:
+        """The service's CodeBuilder: an uploaded zip as a bundle (and, on the docker
+        backend, an image)."""
+        bundle, filesystem = await asyncio.to_thread(self.build_function, config)
+        if isinstance(self._backend, DockerBackend):
+            image = await asyncio.to_thread(
+                _function_image, self._backend.client, config, self.options.docker_base,
+                lambda _m: None, filesystem.opt,
+            )  # fmt: skip
+            self._backend.images[config.name] = image
+        return bundle.path, filesystem
+
+    async def _restore_api_functions(self, say: Progress) -> None:
+        """Functions an earlier run created through the API come back, built again."""
+        assert self.service is not None
+        for params, zip_path in self.service.load_stored_functions():
+            name = str(params.get("FunctionName"))
+            if name in self.service.functions:
+                say(f"{name}: kept from CreateFunction, but the project defines it: not loaded")
+                continue
+            try:
+                config = config_from_parameters(
+                    params, zip_path, zip_path.with_name("function.json"), self.service.limits
+                )
+                bundle_dir, filesystem = await self._build_api_function(config)
+            except SandboxError as exc:
+                say(f"{name}: kept from CreateFunction, but it does not build: {exc}")
+                continue
+            self.service.register(config, bundle_dir, filesystem).created_by_api = True
 
     async def stop(self) -> None:
         if self.gateway is not None:
@@ -362,6 +402,24 @@ def _function_image(
     else:
         base_image = base.format(version=version)
     return build_function_image(client, config, host_architecture(), base_image, say, opt)
+
+
+def _s3_object(endpoint: str, bucket: str, key: str, version: str | None = None) -> bytes:
+    """CreateFunction's S3Bucket/S3Key, from the AWS side the functions use."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from lambda_sandbox.exceptions import InvalidParameterValueException
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
+    try:
+        extra = {"VersionId": version} if version else {}
+        return bytes(s3.get_object(Bucket=bucket, Key=key, **extra)["Body"].read())
+    except (BotoCoreError, ClientError) as exc:
+        raise InvalidParameterValueException(
+            f"Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: {exc}"
+        ) from exc
 
 
 def image_run_options(config: FunctionConfig) -> dict[str, Any]:

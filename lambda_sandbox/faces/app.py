@@ -20,6 +20,8 @@ from lambda_sandbox.exceptions import ConfigError, LambdaAPIError, ServiceExcept
 from lambda_sandbox.faces import lambda_api
 from lambda_sandbox.faces.api_gateway import api_gateway_app
 from lambda_sandbox.faces.function_urls import function_url_app
+from lambda_sandbox.faces.lambda_functions import function_routes
+from lambda_sandbox.faces.lambda_versions import version_routes
 from lambda_sandbox.faces.metrics import metrics_routes
 from lambda_sandbox.faces.sandbox_api import sandbox_routes
 from lambda_sandbox.service.lambda_service import LambdaService
@@ -46,6 +48,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 def build_app(service: LambdaService) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=64 << 20)
     app.add_routes(lambda_api.routes(service))
+    app.add_routes(version_routes(service))
+    app.add_routes(function_routes(service))
     app.add_routes(sandbox_routes(service))
     app.add_routes(metrics_routes(service))
     return app

@@ -9,19 +9,26 @@ the `x-amzn-ErrorType` header that botocore reads the error code from.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from typing import Any
 
 from aiohttp import web
 
-from lambda_sandbox.exceptions import ConfigError, InvalidParameterValueException, LambdaAPIError
+from lambda_sandbox.exceptions import (
+    ConfigError,
+    InvalidParameterValueException,
+    LambdaAPIError,
+    ResourceNotFoundException,
+    ValidationException,
+)
 from lambda_sandbox.faces.eventstream import invoke_complete, payload_chunk
-from lambda_sandbox.service.function_state import FunctionState
+from lambda_sandbox.service.function_state import LATEST, FunctionState
 from lambda_sandbox.service.lambda_service import LambdaService
 from lambda_sandbox.types import ResponseStream
 
-__all__ = ["OPERATIONS", "function_configuration", "render_error", "routes"]
+__all__ = ["OPERATIONS", "function_configuration", "paginate", "render_error", "routes"]
 
 OPERATIONS = (
     "Invoke",
@@ -33,6 +40,19 @@ OPERATIONS = (
     "PutFunctionConcurrency",
     "GetFunctionConcurrency",
     "DeleteFunctionConcurrency",
+    # faces/lambda_functions.py
+    "CreateFunction",
+    "UpdateFunctionCode",
+    "DeleteFunction",
+    "GetAccountSettings",
+    # faces/lambda_versions.py
+    "PublishVersion",
+    "ListVersionsByFunction",
+    "CreateAlias",
+    "GetAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "ListAliases",
 )
 
 
@@ -46,14 +66,24 @@ def render_error(exc: LambdaAPIError, request_id: str = "") -> web.Response:
     )
 
 
-def function_configuration(state: FunctionState) -> dict[str, Any]:
+RUNTIME_VERSION_ARN = "arn:aws:lambda:{region}::runtime:{digest}"
+
+
+def function_configuration(
+    state: FunctionState, arn: str | None = None, *, listing: bool = False
+) -> dict[str, Any]:
+    """GetFunctionConfiguration's answer for a version (`arn`: as the caller named it).
+    Listings (ListFunctions, ListVersionsByFunction) leave out the state fields and the
+    runtime version, as AWS's do (LocalStack's snapshot test_list_functions)."""
     cfg = state.config
     modified = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(state.last_modified))
+    if arn is None:
+        arn = state.qualified_arn if (state.version != LATEST or listing) else state.arn
     out: dict[str, Any] = {
         "FunctionName": cfg.name,
-        "FunctionArn": state.arn,
+        "FunctionArn": arn,
         "Runtime": cfg.runtime,
-        "Role": "arn:aws:iam::000000000000:role/lambda-sandbox",
+        "Role": str(cfg.raw.get("Role") or "arn:aws:iam::000000000000:role/lambda-sandbox"),
         "Handler": cfg.handler,
         "CodeSize": state.code_size,
         "Description": cfg.description,
@@ -61,12 +91,10 @@ def function_configuration(state: FunctionState) -> dict[str, Any]:
         "MemorySize": cfg.memory_mb,
         "LastModified": modified,
         "CodeSha256": state.code_sha256,
-        "Version": "$LATEST",
-        "Environment": {"Variables": dict(cfg.environment)},
+        "Version": state.version,
         "TracingConfig": {"Mode": "PassThrough"},
-        "State": "Active",
-        "LastUpdateStatus": "Successful",
-        "PackageType": "Zip",
+        "RevisionId": state.revision_id,
+        "PackageType": cfg.package_type,
         "Architectures": list(cfg.architectures),
         "EphemeralStorage": {"Size": cfg.ephemeral_mb},
         "SnapStart": {
@@ -75,7 +103,59 @@ def function_configuration(state: FunctionState) -> dict[str, Any]:
         },
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{cfg.name}"},
     }
+    if cfg.environment or "Environment" in cfg.raw:  # omitted when never given, as AWS does
+        out["Environment"] = {"Variables": dict(cfg.environment)}
+    if listing:
+        return out
+    digest = hashlib.sha256(cfg.runtime.encode()).hexdigest()
+    region = arn.split(":")[3]
+    out["RuntimeVersionConfig"] = {
+        "RuntimeVersionArn": RUNTIME_VERSION_ARN.format(region=region, digest=digest)
+    }
+    status = state.function if state.version == LATEST else state
+    out["State"] = status.state
+    for key, value in (("StateReason", status.state_reason),
+                       ("StateReasonCode", status.state_reason_code)):  # fmt: skip
+        if value is not None and status.state != "Active":
+            out[key] = value
+    if status.last_update_status is not None:
+        out["LastUpdateStatus"] = status.last_update_status
+        if status.last_update_status == "InProgress":
+            out["LastUpdateStatusReason"] = status.state_reason
+            out["LastUpdateStatusReasonCode"] = status.state_reason_code
     return out
+
+
+def _code(request: web.Request, state: FunctionState) -> dict[str, Any]:
+    """GetFunction's Code: where the zip can be had (the sandbox serves it)."""
+    query = "" if state.version == LATEST else f"?Qualifier={state.version}"
+    location = f"{request.scheme}://{request.host}/_sandbox/code/{state.name}{query}"
+    return {"RepositoryType": "S3", "Location": location}
+
+
+def _shown_arn(state: FunctionState, invoked_arn: str) -> str:
+    """The FunctionArn GetFunction shows: as named (qualified by alias or version), but
+    unqualified for a plain $LATEST."""
+    return state.arn if invoked_arn == state.arn else invoked_arn
+
+
+def _unqualified(name: str, service: LambdaService) -> None:
+    """Operations on the function itself (concurrency): a qualified ARN is not found, with
+    the qualifier in the message (as for Invoke's :$LATEST)."""
+    state, arn = service.registry.resolve(name, None, invoke=True)
+    if arn != state.arn:
+        raise ResourceNotFoundException(f"Function not found: {arn}")
+
+
+def paginate(
+    items: list[dict[str, Any]], marker: str | None, max_items: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of a listing, as Lambda pages them: MaxItems (1-10,000), NextMarker."""
+    start = int(marker) if marker and marker.isdigit() else 0
+    size = int(max_items) if max_items and max_items.isdigit() else 50
+    page = items[start : start + max(1, size)]
+    end = start + len(page)
+    return page, (str(end) if end < len(items) else None)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -102,11 +182,11 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
             invocation_type=headers.get("X-Amz-Invocation-Type", "RequestResponse"),
             log_type=headers.get("X-Amz-Log-Type"),
             client_context=headers.get("X-Amz-Client-Context"),
+            qualifier=request.query.get("Qualifier"),
         )
-        out = {
-            "x-amzn-RequestId": outcome.request_id,
-            "X-Amz-Executed-Version": outcome.executed_version,
-        }
+        out = {"x-amzn-RequestId": outcome.request_id}
+        if outcome.status == 200:  # Event and DryRun answers carry no ExecutedVersion
+            out["X-Amz-Executed-Version"] = outcome.executed_version
         if outcome.function_error:
             out["X-Amz-Function-Error"] = outcome.function_error
         if outcome.log_result is not None:
@@ -137,6 +217,7 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
                 log_type=headers.get("X-Amz-Log-Type"),
                 client_context=headers.get("X-Amz-Client-Context"),
                 on_stream=on_stream,
+                qualifier=request.query.get("Qualifier"),
             )
         )
         waiting: list[asyncio.Future[Any]] = [started, task]
@@ -170,21 +251,44 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
         return response
 
     async def list_functions(request: web.Request) -> web.Response:
-        configs = [function_configuration(f) for f in service.functions.values()]
-        return _json({"Functions": configs})
+        states = sorted(service.functions.values(), key=lambda f: f.name)
+        if request.query.get("FunctionVersion") == "ALL":
+            states = [v for f in states for v in f.all_versions()]
+        elif request.query.get("FunctionVersion") not in (None, ""):
+            raise ValidationException(
+                request.query["FunctionVersion"], "functionVersion",
+                "Member must satisfy enum value set: [ALL]",
+            )  # fmt: skip
+        page, marker = paginate(
+            [function_configuration(f, listing=f.version != LATEST) for f in states],
+            request.query.get("Marker"), request.query.get("MaxItems"),
+        )  # fmt: skip
+        for item in page:
+            item.pop("RuntimeVersionConfig", None)
+            for key in ("State", "StateReason", "StateReasonCode", "LastUpdateStatus",
+                        "LastUpdateStatusReason", "LastUpdateStatusReasonCode"):  # fmt: skip
+                item.pop(key, None)
+        body: dict[str, Any] = {"Functions": page}
+        if marker is not None:
+            body["NextMarker"] = marker
+        return _json(body)
+
+    def _qualified(request: web.Request) -> tuple[FunctionState, str]:
+        return service.registry.resolve(request.match_info["name"], request.query.get("Qualifier"))
 
     async def get_function(request: web.Request) -> web.Response:
-        state = service.get(request.match_info["name"])
+        state, arn = _qualified(request)
         body: dict[str, Any] = {
-            "Configuration": function_configuration(state),
-            "Code": {"RepositoryType": "S3", "Location": state.bundle_dir.as_uri()},
+            "Configuration": function_configuration(state, _shown_arn(state, arn)),
+            "Code": _code(request, state),
         }
         if state.reserved is not None:
             body["Concurrency"] = {"ReservedConcurrentExecutions": state.reserved}
         return _json(body)
 
     async def get_configuration(request: web.Request) -> web.Response:
-        return _json(function_configuration(service.get(request.match_info["name"])))
+        state, arn = _qualified(request)
+        return _json(function_configuration(state, _shown_arn(state, arn)))
 
     async def update_configuration(request: web.Request) -> web.Response:
         props = await _json_body(request)
@@ -195,6 +299,7 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
         return _json(function_configuration(state))
 
     async def put_concurrency(request: web.Request) -> web.Response:
+        _unqualified(request.match_info["name"], service)
         body = await _json_body(request)
         value = body.get("ReservedConcurrentExecutions")
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

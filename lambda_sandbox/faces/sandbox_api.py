@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import zipfile
+from pathlib import Path
 
 from aiohttp import web
 
@@ -88,4 +91,26 @@ def sandbox_routes(service: LambdaService) -> list[web.RouteDef]:
             state.log.unfollow(queue)
         return response
 
-    return [web.get("/_sandbox/info", info), web.get("/_sandbox/logs/{name}", logs)]
+    async def code(request: web.Request) -> web.Response:
+        """GetFunction's Code.Location: the version's code as a zip."""
+        state = service.version(request.match_info["name"], request.query.get("Qualifier"))
+        data = await asyncio.to_thread(_zip_of, state.bundle_dir, state.config.code_dir)
+        return web.Response(body=data, content_type="application/zip")
+
+    return [
+        web.get("/_sandbox/info", info),
+        web.get("/_sandbox/logs/{name}", logs),
+        web.get("/_sandbox/code/{name}", code),
+    ]
+
+
+def _zip_of(bundle: Path, code: Path) -> bytes:
+    """The uploaded zip when there is one, else the bundle zipped (what would be deployed)."""
+    if code.suffix == ".zip" and code.is_file():
+        return code.read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as package:
+        for path in sorted(bundle.rglob("*")):
+            if path.is_file() and path.name != ".sandbox-bundle":
+                package.write(path, path.relative_to(bundle).as_posix())
+    return out.getvalue()

@@ -80,7 +80,7 @@ class ColdStarts:
         spec = self.spec_of(state)
         env_id = new_env_id()
         variables = dict(spec.environment)
-        variables["AWS_LAMBDA_LOG_STREAM_NAME"] = log_stream_name(env_id)
+        variables["AWS_LAMBDA_LOG_STREAM_NAME"] = log_stream_name(env_id, state.version)
         try:
             return await self.backend.start(
                 env_id, dataclasses.replace(spec, environment=variables)

@@ -29,14 +29,16 @@ class EnvironmentSpecs:
         self.aws = aws
         self.backend = backend
         self.host_cpus = host_cpus
-        self._specs: dict[str, EnvironmentSpec] = {}
-        self._notes: dict[str, tuple[int, str | None]] = {}
+        self._specs: dict[tuple[str, str], EnvironmentSpec] = {}  # (name, version) ->
+        self._notes: dict[tuple[str, str], tuple[int, str | None]] = {}
 
     def forget(self, name: str) -> None:
-        self._specs.pop(name, None)
+        for key in [k for k in self._specs if k[0] == name]:
+            del self._specs[key]
 
     def of(self, state: FunctionState) -> EnvironmentSpec:
-        spec = self._specs.get(state.name)
+        key = (state.name, state.version)
+        spec = self._specs.get(key)
         if spec is None or spec.config_generation != state.generation:
             cfg = state.config
             vcpus, _ = self.limits.host_capped_vcpus(cfg.memory_mb, self.host_cpus)
@@ -51,7 +53,7 @@ class EnvironmentSpecs:
                 memory_mb=cfg.memory_mb,
                 ephemeral_mb=cfg.ephemeral_mb,
                 vcpus=vcpus,
-                environment=lambda_environment(cfg, self.aws, vcpus),
+                environment=lambda_environment(cfg, self.aws, vcpus, state.version),
                 pids_max=self.limits.q("execution_environment", "pids_max"),
                 nofile=self.limits.q("execution_environment", "nofile"),
                 cpu_period_us=self.limits.q("cpu", "cfs_period_us"),
@@ -61,7 +63,7 @@ class EnvironmentSpecs:
                 overhead_mb=int(self.limits.q("memory", "runtime_overhead_mb")),
                 filesystem=state.filesystem,
             )
-            self._specs[state.name] = spec
+            self._specs[key] = spec
         return spec
 
     def fidelity_note(self, state: FunctionState) -> str | None:
@@ -84,8 +86,9 @@ class EnvironmentSpecs:
 
     def note(self, state: FunctionState) -> str | None:
         """`fidelity_note`, cached per configuration generation (it is on every invoke)."""
-        cached = self._notes.get(state.name)
+        key = (state.name, state.version)
+        cached = self._notes.get(key)
         if cached is None or cached[0] != state.generation:
             cached = (state.generation, self.fidelity_note(state))
-            self._notes[state.name] = cached
+            self._notes[key] = cached
         return cached[1]

@@ -45,7 +45,9 @@ LD_LIBRARY_PATH = (
 XRAY_DAEMON = ("169.254.79.129", "2000")
 
 
-def lambda_environment(config: FunctionConfig, aws: AwsSide, vcpus: float) -> dict[str, str]:
+def lambda_environment(
+    config: FunctionConfig, aws: AwsSide, vcpus: float, version: str = "$LATEST"
+) -> dict[str, str]:
     """Every variable except the per-environment ones (runtime API, log stream), with
     Lambda's paths: a backend that cannot show the function those paths maps them."""
     runtime = config.runtime
@@ -59,7 +61,7 @@ def lambda_environment(config: FunctionConfig, aws: AwsSide, vcpus: float) -> di
         "_HANDLER": config.handler,
         "AWS_LAMBDA_FUNCTION_NAME": config.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_VERSION": version,
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
         "AWS_REGION": aws.region,

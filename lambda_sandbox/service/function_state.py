@@ -1,8 +1,16 @@
-"""A registered function: its configuration, its pool of environments and its counters."""
+"""A registered function version: its configuration, its pool of environments, its counters.
+
+A function is its `$LATEST` state; each published version is a state of its own (an immutable
+copy of the configuration and the code it was published with) whose `latest` is the function's
+`$LATEST`. Environments are per version; the concurrency slots, the reservation, the counters
+and the log stream are the function's, shared by its versions (Lambda counts a function's
+concurrency over all its versions).
+"""
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,14 +21,36 @@ from lambda_sandbox.service.logs import LogStream
 from lambda_sandbox.service.metrics import FunctionMetrics
 from lambda_sandbox.types import Filesystem
 
-__all__ = ["FunctionState"]
+__all__ = ["LATEST", "Alias", "FunctionState", "Slots", "new_revision"]
+
+LATEST = "$LATEST"
+
+
+def new_revision() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(eq=False)
+class Slots:
+    in_use: int = 0
+
+
+@dataclass(eq=False)
+class Alias:
+    """A name for a version, optionally sending a share of the invokes to a second one."""
+
+    name: str
+    function_version: str
+    description: str = ""
+    weights: dict[str, float] = field(default_factory=dict)  # AdditionalVersionWeights
+    revision_id: str = field(default_factory=new_revision)
 
 
 @dataclass(eq=False)
 class FunctionState:
     config: FunctionConfig
     bundle_dir: Path
-    arn: str
+    arn: str  # the function's unqualified ARN
     log: LogStream
     generation: int = 0
     last_modified: float = field(default_factory=time.time)
@@ -29,22 +59,60 @@ class FunctionState:
     filesystem: Filesystem | None = None  # /var/task, /opt, /var/runtime, /var/lang
     idle: list[Environment] = field(default_factory=list)  # most recently used last
     busy: set[Environment] = field(default_factory=set)
-    in_use: int = 0  # invocations holding a concurrency slot (starting or running)
+    # invocations holding a concurrency slot: one counter per function, shared by its versions
+    # and kept across reloads (an invoke in flight gives back the slot it took)
+    slots: Slots = field(default_factory=lambda: Slots())
     pending: list[tuple[Any, ...]] = field(default_factory=list)  # invokes to finish (logs, pool)
     stats: FunctionMetrics = field(default_factory=FunctionMetrics)
+    # versions ------------------------------------------------------------------------------
+    version: str = LATEST
+    latest: FunctionState | None = None  # a published version's function ($LATEST)
+    versions: dict[str, FunctionState] = field(default_factory=dict)  # on $LATEST, by number
+    aliases: dict[str, Alias] = field(default_factory=dict)  # on $LATEST
+    last_version: int = 0  # on $LATEST: the highest number ever published
+    published_from: FunctionConfig | None = None  # a version: $LATEST's config at the time
+    revision_id: str = field(default_factory=new_revision)
+    # Lambda's state machine: Pending -> Active (or Failed); updates InProgress -> Successful
+    state: str = "Active"
+    state_reason: str | None = None
+    state_reason_code: str | None = None
+    last_update_status: str | None = "Successful"
+    created_by_api: bool = False  # CreateFunction (kept in the project's state folder)
 
     @property
     def name(self) -> str:
         return self.config.name
 
     @property
+    def function(self) -> FunctionState:
+        """The function this version belongs to (itself for $LATEST)."""
+        return self.latest or self
+
+    @property
+    def qualified_arn(self) -> str:
+        return f"{self.arn}:{self.version}"
+
+    @property
+    def in_use(self) -> int:
+        return self.slots.in_use
+
+    @in_use.setter
+    def in_use(self, value: int) -> None:
+        self.slots.in_use = value
+
+    @property
     def reserved(self) -> int | None:
-        return self.config.reserved_concurrency
+        return self.function.config.reserved_concurrency
 
     def environments(self) -> list[Environment]:
         return [*self.idle, *self.busy]
 
+    def all_versions(self) -> list[FunctionState]:
+        """$LATEST and every published version, oldest first (on $LATEST)."""
+        return [self, *sorted(self.versions.values(), key=lambda v: int(v.version))]
+
     def metrics(self, since: float | None = None) -> dict[str, object]:
-        return self.stats.as_cloudwatch(
-            self.in_use, {"idle": len(self.idle), "busy": len(self.busy)}, since
-        )
+        envs = [e for v in self.function.all_versions() for e in (v.idle, v.busy)]
+        idle = sum(len(e) for e in envs[0::2])
+        busy = sum(len(e) for e in envs[1::2])
+        return self.stats.as_cloudwatch(self.in_use, {"idle": idle, "busy": busy}, since)

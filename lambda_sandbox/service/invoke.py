@@ -98,6 +98,7 @@ class InvokeLifecycle:
         log_type: str | None,
         client_context: str | None,
         on_stream: OnStream | None = None,
+        invoked_arn: str | None = None,
     ) -> InvokeOutcome:
         cfg = state.config
         timeout_s = cfg.timeout_s
@@ -113,13 +114,13 @@ class InvokeLifecycle:
             cold = await self.cold_starts.run(state, request_id, timeout_s)
             env, init_ms, result, t0 = cold.env, cold.init_ms, cold.failed, cold.started
             lines += cold.lines
-        lines.append(start_line(request_id))
+        lines.append(start_line(request_id, state.version))
         lines += env.take_output()  # the INIT phase's output belongs before this invoke
         state.busy.add(env)
         try:
             if result is None:
                 result = await self._call(env, state, payload, request_id, client_context, t0,
-                                          on_stream)  # fmt: skip
+                                          on_stream, invoked_arn or state.arn)  # fmt: skip
             duration_ms = (time.perf_counter() - t0) * 1000
             if result.init_ms is not None:  # INIT ran inside this invoke (the RIE's way)
                 init_ms = result.init_ms
@@ -153,6 +154,7 @@ class InvokeLifecycle:
             payload=result.payload,
             function_error="Unhandled" if result.is_error else None,
             report=report,
+            executed_version=state.version,
         )
         if log_type == "Tail" or result.is_error:
             self._finish(state, env, result, report, lines)
@@ -175,6 +177,7 @@ class InvokeLifecycle:
         client_context: str | None,
         t0: float,
         on_stream: OnStream | None,
+        invoked_arn: str,
     ) -> InvocationResult:
         """Hand the event to the runtime and wait at most until the deadline."""
         timeout_s = state.config.timeout_s
@@ -183,7 +186,7 @@ class InvokeLifecycle:
             request_id=request_id,
             payload=payload,
             deadline_ms=int((time.time() + remaining) * 1000),
-            function_arn=state.arn,
+            function_arn=invoked_arn,  # context.invoked_function_arn: as the caller named it
             trace_id=trace_id(),
             client_context=client_context,
         )

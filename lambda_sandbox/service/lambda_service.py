@@ -24,17 +24,36 @@ from typing import Any
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.config.function import validate_update
 from lambda_sandbox.environments.base import Backend
-from lambda_sandbox.exceptions import InvalidParameterValueException
+from lambda_sandbox.exceptions import (
+    ConfigError,
+    InvalidParameterValueException,
+    ResourceConflictException,
+    SandboxError,
+)
 from lambda_sandbox.limits import Limits, load_limits
+from lambda_sandbox.service.api_validation import check_parameters
 from lambda_sandbox.service.async_events import EventQueue
 from lambda_sandbox.service.cold_start import ColdStarts
 from lambda_sandbox.service.concurrency import Concurrency
 from lambda_sandbox.service.environment_spec import EnvironmentSpecs
 from lambda_sandbox.service.environment_variables import AwsSide
-from lambda_sandbox.service.function_state import FunctionState
+from lambda_sandbox.service.function_lifecycle import (
+    CodeBuilder,
+    FunctionStore,
+    config_from_parameters,
+    function_parameters,
+    mark_active,
+    mark_failed,
+    mark_pending,
+    mark_updated,
+    mark_updating,
+    zip_of,
+)
+from lambda_sandbox.service.function_state import LATEST, FunctionState
 from lambda_sandbox.service.invoke import InvokeLifecycle, InvokeOutcome, check_payload
 from lambda_sandbox.service.pool import EnvironmentPool
-from lambda_sandbox.service.registry import FunctionRegistry
+from lambda_sandbox.service.registry import FunctionRegistry, parse_name
+from lambda_sandbox.service.versions import check_revision, publish_version
 from lambda_sandbox.types import EnvironmentSpec, Filesystem, ResponseStream
 
 __all__ = ["UPDATABLE_CONFIGURATION", "InvokeOutcome", "LambdaService"]
@@ -67,6 +86,9 @@ class LambdaService:
         host_cpus: int | None = None,
         async_retry_delays_s: tuple[float, ...] | None = None,
         max_event_age_s: float | None = None,
+        code_builder: CodeBuilder | None = None,
+        functions_store: Path | None = None,
+        fetch_s3: Callable[..., bytes] | None = None,
     ) -> None:
         self.backend = backend
         self.aws = aws or AwsSide()
@@ -81,8 +103,11 @@ class LambdaService:
         self.specs = EnvironmentSpecs(lim, self.aws, backend, host_cpus)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
+        self.code_builder = code_builder
+        self.store = FunctionStore(functions_store)
+        self.fetch_s3 = fetch_s3
         self.pool = EnvironmentPool(
-            lambda: self.functions.values(),
+            self.registry.all_states,
             keep_alive_s
             if keep_alive_s is not None
             else lim.q("execution_environment", "idle_keep_alive_s"),
@@ -97,11 +122,14 @@ class LambdaService:
         self.events = EventQueue(
             lim,
             self.concurrency,
-            lambda state, payload, rid: self.lifecycle.run(state, payload, rid, None, None),
+            lambda state, payload, rid: self.lifecycle.run(
+                state, payload, rid, None, None, invoked_arn=state.qualified_arn
+            ),
             self._spawn,
             retry_delays_s=async_retry_delays_s,
             max_event_age_s=max_event_age_s,
         )
+        self._unzipped_limit = lim.q("package", "unzipped_mb") << 20
         self._sync_request_bytes = lim.q("payload", "sync_request_bytes")
         self._async_request_bytes = lim.q("payload", "async_request_bytes")
 
@@ -120,6 +148,10 @@ class LambdaService:
     def get(self, name_or_arn: str) -> FunctionState:
         return self.registry.get(name_or_arn)
 
+    def version(self, name_or_arn: str, qualifier: str | None = None) -> FunctionState:
+        """The version a name, ARN and Qualifier name (an alias: the version it points at)."""
+        return self.registry.resolve(name_or_arn, qualifier)[0]
+
     async def reload(
         self, config: FunctionConfig, bundle_dir: Path, filesystem: Filesystem | None = None
     ) -> FunctionState:
@@ -134,8 +166,14 @@ class LambdaService:
 
     # configuration -------------------------------------------------------------------------
     async def update_configuration(self, name: str, props: dict[str, Any]) -> FunctionState:
-        """UpdateFunctionConfiguration: new environments pick the change up; old ones drain."""
+        """UpdateFunctionConfiguration: new environments pick the change up; old ones drain.
+        The answer says InProgress, and the update is Successful a moment later, as on AWS."""
         state = self.get(name)
+        props = dict(props)
+        check_revision(state.revision_id, props.pop("RevisionId", None))
+        self._not_updating(state)
+        check_parameters(props, self.limits)
+        props.pop("Role", None)  # accepted, not emulated: functions run with test credentials
         unsupported = set(props) - UPDATABLE_CONFIGURATION
         if unsupported:
             raise InvalidParameterValueException(
@@ -147,9 +185,18 @@ class LambdaService:
         state.config = state.config.with_updates(**fields)
         state.generation += 1
         state.last_modified = time.time()
-        self.specs.forget(name)
+        self.specs.forget(state.name)
         await self.pool.retire_idle(state)
+        mark_updating(state)
+        asyncio.get_running_loop().call_soon(mark_updated, state)
         return state
+
+    def _not_updating(self, state: FunctionState) -> None:
+        if state.last_update_status == "InProgress" or state.state == "Pending":
+            raise ResourceConflictException(
+                "The operation cannot be performed at this time. An update is in progress for "
+                f"resource: {state.arn}"
+            )
 
     def put_concurrency(self, name: str, reserved: int | None) -> FunctionState:
         """PutFunctionConcurrency (an int) / DeleteFunctionConcurrency (None)."""
@@ -161,6 +208,135 @@ class LambdaService:
         self.concurrency.moved(state, was_unreserved)
         self.concurrency.recount(self.functions.values())
         return state
+
+    # versions and aliases ------------------------------------------------------------------
+    def publish_version(
+        self,
+        name: str,
+        description: str | None = None,
+        code_sha256: str | None = None,
+        revision_id: str | None = None,
+    ) -> FunctionState:
+        latest = self.get(name)
+        self._not_updating(latest)
+        return publish_version(latest, description, code_sha256, revision_id)
+
+    def delete_version(self, name: str, qualifier: str) -> None:
+        """A version that is not there is no error (Lambda's DeleteFunction is idempotent
+        for qualifiers: LocalStack's snapshot test_delete_on_nonexisting_version)."""
+        latest = self.get(name)
+        version = latest.versions.get(qualifier)
+        if version is None:
+            return
+        users = [a.name for a in latest.aliases.values()
+                 if qualifier in (a.function_version, *a.weights)]  # fmt: skip
+        if users:
+            raise ResourceConflictException(
+                f"Unable to delete version because the following aliases reference it: {users}"
+            )
+        del latest.versions[qualifier]
+        self._retire(version)
+
+    # functions created through the API -----------------------------------------------------
+    async def create_function(self, params: dict[str, Any]) -> FunctionState:
+        """CreateFunction: answered at once, Pending; Active when the code is built."""
+        if self.code_builder is None:
+            raise InvalidParameterValueException("This sandbox cannot build functions.")
+        name, qualifier = parse_name(str(params.get("FunctionName", "")), None, self.aws.region)
+        if qualifier is not None:
+            raise InvalidParameterValueException(
+                "Function name can not contain a qualifier when creating a function."
+            )
+        check_parameters(params, self.limits)
+        if name in self.functions:
+            raise ResourceConflictException(f"Function already exist: {name}")
+        code = zip_of(dict(params.get("Code") or {}), self._unzipped_limit, self.fetch_s3)
+        zip_path = self.store.save(name, {**params, "FunctionName": name}, code)
+        try:
+            config = config_from_parameters(
+                {**params, "FunctionName": name}, zip_path, zip_path.with_name("function.json"),
+                self.limits,
+            )  # fmt: skip
+        except ConfigError as exc:
+            self.store.delete(name)
+            raise InvalidParameterValueException(str(exc)) from exc
+        state = self.register(config, zip_path.parent)
+        state.created_by_api = True
+        mark_pending(state)
+        published = None
+        if params.get("Publish"):
+            published = publish_version(state, None)
+            mark_pending(published)
+        self._spawn(self._build(state, config, published))
+        return published or state
+
+    async def _build(
+        self, state: FunctionState, config: FunctionConfig, published: FunctionState | None
+    ) -> None:
+        assert self.code_builder is not None
+        try:
+            bundle_dir, filesystem = await self.code_builder(config)
+        except SandboxError as exc:
+            mark_failed(state, str(exc))
+            return
+        if self.functions.get(config.name) is not state:
+            return  # deleted (or replaced) meanwhile
+        was_pending = state.state == "Pending"
+        state = self.register(config, bundle_dir, filesystem)
+        state.created_by_api = True
+        (mark_active if was_pending else mark_updated)(state)
+        if published is not None:
+            published.bundle_dir, published.filesystem = bundle_dir, filesystem
+            published.code_size, published.code_sha256 = state.code_size, state.code_sha256
+            mark_active(published)  # a version made with the function: Active when it is
+        await self.pool.retire_idle(state)
+
+    async def update_function_code(self, name: str, params: dict[str, Any]) -> FunctionState:
+        """UpdateFunctionCode: InProgress until the new code is built, then Successful."""
+        if self.code_builder is None:
+            raise InvalidParameterValueException("This sandbox cannot build functions.")
+        state = self.get(name)
+        check_revision(state.revision_id, params.get("RevisionId"))
+        self._not_updating(state)
+        code = zip_of(params, self._unzipped_limit, self.fetch_s3)
+        stored = {**function_parameters(state), "FunctionName": state.name}
+        config = state.config.with_updates(code_dir=self.store.save(state.name, stored, code))
+        mark_updating(state)
+        published = None
+        if params.get("Publish"):
+            await self._build(state, config, None)
+            published = publish_version(self.get(name))
+            return published
+        self._spawn(self._build(state, config, published))
+        return state
+
+    async def delete_function(self, name: str, qualifier: str | None = None) -> None:
+        _, qualifier = parse_name(name, qualifier, self.aws.region)
+        if qualifier == LATEST:  # checked before the function's existence, as AWS does
+            raise InvalidParameterValueException(
+                "$LATEST version cannot be deleted without deleting the function."
+            )
+        latest = self.get(name)
+        if qualifier is not None:
+            self.delete_version(latest.name, qualifier)
+            return
+        self.registry.remove(latest.name)
+        latest.log.close()
+        self.store.delete(latest.name)
+        self.specs.forget(latest.name)
+        self.concurrency.recount(self.functions.values())
+        for version in latest.all_versions():
+            self._retire(version)
+
+    def _retire(self, state: FunctionState) -> None:
+        self.lifecycle.finish_pending(state)
+        for env in [*state.idle]:
+            self._spawn(env.kill())
+        state.idle.clear()
+
+    def load_stored_functions(self) -> list[tuple[dict[str, Any], Path]]:
+        """The functions created through the API in an earlier run (to register again)."""
+        return self.store.load()
 
     # environments --------------------------------------------------------------------------
     def spec(self, state: FunctionState) -> EnvironmentSpec:
@@ -179,11 +355,18 @@ class LambdaService:
         log_type: str | None = None,
         client_context: str | None = None,
         on_stream: Callable[[ResponseStream], None] | None = None,
+        qualifier: str | None = None,
     ) -> InvokeOutcome:
-        """Invoke `name`. A function that streams its response hands the stream to
-        `on_stream` as soon as it starts (InvokeWithResponseStream, streaming function URLs);
-        without `on_stream` the stream is buffered into the payload, as Invoke does."""
-        state = self.get(name)
+        """Invoke `name` (at `qualifier`: $LATEST, a version or an alias). A function that
+        streams its response hands the stream to `on_stream` as soon as it starts
+        (InvokeWithResponseStream, streaming function URLs); without `on_stream` the stream
+        is buffered into the payload, as Invoke does."""
+        state, invoked_arn = self.registry.resolve(name, qualifier, invoke=True)
+        if state.function.state != "Active":
+            raise ResourceConflictException(
+                "The operation cannot be performed at this time. The function is currently in "
+                f"the following state: {state.function.state}"
+            )
         is_event = invocation_type == "Event"
         payload = check_payload(
             payload, self._async_request_bytes if is_event else self._sync_request_bytes
@@ -195,8 +378,9 @@ class LambdaService:
         self.concurrency.acquire(state)
         try:
             return await self.lifecycle.run(
-                state, payload, str(uuid.uuid4()), log_type, client_context, on_stream
-            )
+                state, payload, str(uuid.uuid4()), log_type, client_context, on_stream,
+                invoked_arn,
+            )  # fmt: skip
         finally:
             self.concurrency.release(state)
 
@@ -219,7 +403,7 @@ class LambdaService:
     async def close(self) -> None:
         """Kill every environment and stop background work; nothing is left behind."""
         self.events.closed = True
-        for state in self.functions.values():
+        for state in self.registry.all_states():
             self.lifecycle.finish_pending(state)
         envs = await self.pool.close()
         await asyncio.gather(*(e.kill() for e in envs), return_exceptions=True)

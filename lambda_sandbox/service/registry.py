@@ -1,8 +1,16 @@
-"""The function registry: which functions exist, by name or ARN, and their code's identity.
+"""The function registry: which functions exist, by name, ARN and qualifier, and their code's
+identity.
 
-`register` adds a function (or replaces its code and configuration, keeping its environments
-and counters, which then drain as an older generation); `get` resolves a name or an ARN to its
-state, or raises Lambda's ResourceNotFoundException.
+`register` adds a function (or replaces its code and configuration, keeping its environments,
+counters, versions and aliases: older environments drain as an older generation). `resolve`
+turns what a caller names (a name, a partial or full ARN, with or without a qualifier, and a
+Qualifier parameter) into the version that runs and the ARN it was invoked as, with the errors
+Lambda answers: ValidationException for a malformed name or qualifier, ResourceNotFoundException
+for a function, version or alias that does not exist or an ARN of another region,
+InvalidParameterValueException when the ARN's qualifier and the Qualifier differ (messages from
+LocalStack's snapshot tests, recorded against AWS: test_function_name_and_qualifier_validation,
+test_ops_on_nonexisting_version, test_get_function_wrong_region,
+test_ops_with_arn_qualifier_mismatch).
 """
 
 from __future__ import annotations
@@ -10,23 +18,83 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from lambda_sandbox.config import FunctionConfig
-from lambda_sandbox.exceptions import ResourceNotFoundException
+from lambda_sandbox.exceptions import (
+    InvalidParameterValueException,
+    ResourceNotFoundException,
+    ValidationException,
+)
 from lambda_sandbox.service.environment_variables import AwsSide
-from lambda_sandbox.service.function_state import FunctionState
+from lambda_sandbox.service.function_state import LATEST, FunctionState
 from lambda_sandbox.service.logs import LogStream
+from lambda_sandbox.service.versions import PATTERN_CONSTRAINT, pick_version
 from lambda_sandbox.types import Filesystem
 
-__all__ = ["FunctionRegistry"]
+__all__ = ["FUNCTION_NAME_PATTERN", "QUALIFIER_PATTERN", "FunctionRegistry", "parse_name"]
+
+FUNCTION_NAME_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
+)
+QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
+_REGION = re.compile(r"^(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}$")
+
+
+def parse_name(value: str, qualifier: str | None, region: str) -> tuple[str, str | None]:
+    """(the function's name, its qualifier) from a FunctionName and a Qualifier parameter."""
+    if not re.fullmatch(FUNCTION_NAME_PATTERN, value):
+        raise ValidationException(value, "functionName", PATTERN_CONSTRAINT + FUNCTION_NAME_PATTERN)
+    if len(value) > 140:
+        raise ValidationException(
+            value, "functionName", "Member must have length less than or equal to 140"
+        )
+    parts = value.split(":")
+    derived: str | None = None
+    if value.startswith("arn:"):  # arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]
+        arn_region = parts[3]
+        if arn_region != region:
+            raise ResourceNotFoundException(
+                f"Functions from '{arn_region}' are not reachable in this region ('{region}')"
+            )
+        name = parts[6]
+        derived = parts[7] if len(parts) > 7 else None
+    elif "function" in parts:  # ACCOUNT:function:NAME[:QUALIFIER] (or REGION:ACCOUNT:...)
+        at = parts.index("function")
+        if at >= 2 and _REGION.match(parts[at - 2]) and parts[at - 2] != region:
+            raise ResourceNotFoundException(
+                f"Functions from '{parts[at - 2]}' are not reachable in this region ('{region}')"
+            )
+        name = parts[at + 1]
+        derived = parts[at + 2] if len(parts) > at + 2 else None
+    else:  # NAME[:QUALIFIER]
+        name = parts[0]
+        derived = parts[1] if len(parts) > 1 else None
+    if qualifier is not None:
+        if len(qualifier) > 128:
+            raise ValidationException(
+                qualifier, "qualifier", "Member must have length less than or equal to 128"
+            )
+        if not re.fullmatch(QUALIFIER_PATTERN, qualifier):
+            raise ValidationException(
+                qualifier, "qualifier", PATTERN_CONSTRAINT + QUALIFIER_PATTERN
+            )
+        if derived is not None and derived != qualifier:
+            raise InvalidParameterValueException(
+                "The derived qualifier from the function name does not match the specified "
+                "qualifier."
+            )
+    return name, derived if derived is not None else qualifier
 
 
 class FunctionRegistry:
     def __init__(self, aws: AwsSide, logs_dir: Path | None) -> None:
         self.aws = aws
         self.logs_dir = logs_dir
-        self.functions: dict[str, FunctionState] = {}
+        self.functions: dict[str, FunctionState] = {}  # name -> $LATEST
 
     def arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.aws.region}:{self.aws.account_id}:function:{name}"
@@ -41,33 +109,88 @@ class FunctionRegistry:
             log=LogStream(config.name, self.logs_dir),
             filesystem=filesystem,
         )
-        state.code_size, state.code_sha256 = dir_digest(bundle_dir)
+        state.code_size, state.code_sha256 = code_identity(config, bundle_dir)
         old = self.functions.get(config.name)
         if old is not None:
             state.log.close()
             state.log = old.log  # one stream per function, across reloads
             state.generation = old.generation + 1
-            state.idle, state.busy, state.in_use = old.idle, old.busy, old.in_use
+            state.idle, state.busy, state.slots = old.idle, old.busy, old.slots
             state.stats = old.stats
+            state.versions, state.aliases = old.versions, old.aliases
+            state.last_version, state.created_by_api = old.last_version, old.created_by_api
+            for version in state.versions.values():
+                version.latest = state
         self.functions[config.name] = state
         return state
 
+    def remove(self, name: str) -> FunctionState:
+        state = self.get(name)
+        del self.functions[state.name]
+        return state
+
     def get(self, name_or_arn: str) -> FunctionState:
-        name = name_or_arn.rsplit(":function:", 1)[-1].split(":", 1)[0]
+        """The function ($LATEST) a name or ARN names, whatever its qualifier."""
+        name, _ = parse_name(name_or_arn, None, self.aws.region)
         state = self.functions.get(name)
         if state is None:
             raise ResourceNotFoundException(f"Function not found: {self.arn(name)}")
         return state
 
+    def resolve(
+        self, name_or_arn: str, qualifier: str | None = None, *, invoke: bool = False
+    ) -> tuple[FunctionState, str]:
+        """(the version that runs, the ARN it is invoked as). An unqualified Invoke names
+        $LATEST in its not-found message, as Lambda's does."""
+        name, qualifier = parse_name(name_or_arn, qualifier, self.aws.region)
+        latest = self.functions.get(name)
+        arn = self.arn(name)
+        if latest is None:
+            suffix = f":{qualifier}" if qualifier else (f":{LATEST}" if invoke else "")
+            raise ResourceNotFoundException(f"Function not found: {arn}{suffix}")
+        if qualifier is None:
+            return latest, arn
+        if qualifier == LATEST:
+            return latest, f"{arn}:{LATEST}"
+        if qualifier in latest.versions:
+            return latest.versions[qualifier], f"{arn}:{qualifier}"
+        alias = latest.aliases.get(qualifier)
+        if alias is None:
+            raise ResourceNotFoundException(f"Function not found: {arn}:{qualifier}")
+        if invoke:  # an invoke goes where the routing weights send it
+            return pick_version(latest, alias), f"{arn}:{qualifier}"
+        target = alias.function_version
+        return (latest if target == LATEST else latest.versions[target]), f"{arn}:{qualifier}"
+
+    def all_states(self) -> Iterator[FunctionState]:
+        """Every version of every function: what holds environments."""
+        for latest in list(self.functions.values()):
+            yield from latest.all_versions()
+
+
+def code_identity(config: FunctionConfig, bundle_dir: Path) -> tuple[int, str]:
+    """CodeSize and CodeSha256: of the uploaded zip, as Lambda reports them, for a function
+    whose code is one; else the bundle's size and a digest that changes with its content."""
+    code = config.code_dir
+    if code.suffix == ".zip" and code.is_file():
+        data = code.read_bytes()
+        return len(data), base64.b64encode(hashlib.sha256(data).digest()).decode()
+    return dir_digest(bundle_dir)
+
 
 def dir_digest(path: Path) -> tuple[int, str]:
-    """Size in bytes and a SHA-256 over file names and sizes (cheap, stable per build)."""
+    """Size in bytes and a SHA-256 that changes with the content: a built bundle's folder is
+    named after its content's digest; another folder is read by names, sizes and times."""
     size = 0
     digest = hashlib.sha256()
+    content_named = (path / ".sandbox-bundle").exists()
+    if content_named:
+        digest.update(path.name.encode())
     with contextlib.suppress(OSError):
         for f in sorted(path.rglob("*")):
             if f.is_file():
                 st = f.stat()
                 size += st.st_size
-                digest.update(f"{f.relative_to(path)}:{st.st_size}".encode())
+                if not content_named:
+                    digest.update(f"{f.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}".encode())
     return size, base64.b64encode(digest.digest()).decode()

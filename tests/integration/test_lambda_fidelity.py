@@ -239,8 +239,9 @@ def test_unknown_function_answers_404_with_its_arn(probe_client: Any) -> None:
     err = info.value.response
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 404
     assert err["Error"]["Code"] == "ResourceNotFoundException"
+    # an unqualified Invoke names $LATEST (LocalStack's snapshot test_invoke_exceptions)
     assert err["Error"]["Message"] == (
-        "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope"
+        "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope:$LATEST"
     )
     # botocore's ResourceNotFoundException shape has `Message` (capital M): boto3 lifts it to
     # the top of the response, as from AWS (LocalStack's snapshot test_invoke_exceptions)

@@ -145,6 +145,7 @@ def test_exceptions_exports_are_pinned() -> None:
             "InvalidRequestContentException",
             "LambdaAPIError",
             "MissingExtraError",
+            "PreconditionFailedException",
             "RequestEntityTooLargeException",
             "ResourceConflictException",
             "ResourceNotFoundException",
@@ -152,6 +153,7 @@ def test_exceptions_exports_are_pinned() -> None:
             "ServiceException",
             "ThrottleReason",
             "TooManyRequestsException",
+            "ValidationException",
         ]
     )
 
@@ -176,9 +178,12 @@ FACES = {
     "lambda_sandbox.faces.lambda_api": [
         "OPERATIONS",
         "function_configuration",
+        "paginate",
         "render_error",
         "routes",
     ],
+    "lambda_sandbox.faces.lambda_versions": ["alias_configuration", "version_routes"],
+    "lambda_sandbox.faces.lambda_functions": ["function_routes"],
     "lambda_sandbox.faces.function_urls": ["PRELUDE_CONTENT_TYPE", "function_url_app"],
     "lambda_sandbox.faces.api_gateway": ["api_gateway_app"],
     "lambda_sandbox.faces.http_events": [

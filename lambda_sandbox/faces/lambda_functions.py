@@ -1,0 +1,75 @@
+"""The Lambda API's function management: CreateFunction, UpdateFunctionCode, DeleteFunction
+and GetAccountSettings (the state machine and the store are the service's:
+function_lifecycle.py). A function created here lives beside those of the function folders and
+templates, and is kept in the project's state folder for the next `sandbox up`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from lambda_sandbox.exceptions import InvalidParameterValueException
+from lambda_sandbox.faces.lambda_api import function_configuration
+from lambda_sandbox.service.lambda_service import LambdaService
+
+__all__ = ["function_routes"]
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(data), content_type="application/json")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.read() or b"{}")
+    except ValueError:
+        raise InvalidParameterValueException("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidParameterValueException("The request body must be a JSON object.")
+    return data
+
+
+def function_routes(service: LambdaService) -> list[web.RouteDef]:
+    async def create(request: web.Request) -> web.Response:
+        state = await service.create_function(await _body(request))
+        # with Publish, the answer is version 1's, under the function's unqualified ARN
+        return _json(function_configuration(state, state.arn), 201)
+
+    async def update_code(request: web.Request) -> web.Response:
+        state = await service.update_function_code(request.match_info["name"], await _body(request))
+        return _json(function_configuration(state))
+
+    async def delete(request: web.Request) -> web.Response:
+        await service.delete_function(request.match_info["name"], request.query.get("Qualifier"))
+        return web.Response(status=204)
+
+    async def account_settings(request: web.Request) -> web.Response:
+        limits = service.limits
+        functions = list(service.functions.values())
+        return _json(
+            {
+                "AccountLimit": {
+                    "TotalCodeSize": 80530636800,
+                    "CodeSizeUnzipped": limits.q("package", "unzipped_mb") << 20,
+                    "CodeSizeZipped": limits.q("package", "zipped_direct_upload_mb") << 20,
+                    "ConcurrentExecutions": service.account_concurrency,
+                    "UnreservedConcurrentExecutions": service.account_concurrency
+                    - service.concurrency.reserved_total,
+                },
+                "AccountUsage": {
+                    "TotalCodeSize": sum(v.code_size for f in functions for v in f.all_versions()),
+                    "FunctionCount": len(functions),
+                },
+            }
+        )
+
+    return [
+        web.post("/2015-03-31/functions", create),
+        web.post("/2015-03-31/functions/", create),
+        web.put("/2015-03-31/functions/{name}/code", update_code),
+        web.delete("/2015-03-31/functions/{name}", delete),
+        web.get("/2016-08-19/account-settings", account_settings),
+        web.get("/2016-08-19/account-settings/", account_settings),
+    ]

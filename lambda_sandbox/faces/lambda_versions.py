@@ -1,0 +1,129 @@
+"""The Lambda API's versions and aliases: PublishVersion, ListVersionsByFunction, CreateAlias,
+GetAlias, UpdateAlias, DeleteAlias, ListAliases (the rules are the service's: versions.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from lambda_sandbox.exceptions import InvalidParameterValueException, ResourceNotFoundException
+from lambda_sandbox.faces.lambda_api import function_configuration, paginate
+from lambda_sandbox.service import versions
+from lambda_sandbox.service.function_state import Alias
+from lambda_sandbox.service.lambda_service import LambdaService
+
+__all__ = ["alias_configuration", "version_routes"]
+
+
+def alias_configuration(arn: str, alias: Alias) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "AliasArn": f"{arn}:{alias.name}",
+        "Name": alias.name,
+        "FunctionVersion": alias.function_version,
+        "Description": alias.description,
+        "RevisionId": alias.revision_id,
+    }
+    if alias.weights:
+        out["RoutingConfig"] = {"AdditionalVersionWeights": dict(alias.weights)}
+    return out
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(data), content_type="application/json")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.read() or b"{}")
+    except ValueError:
+        raise InvalidParameterValueException("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidParameterValueException("The request body must be a JSON object.")
+    return data
+
+
+def version_routes(service: LambdaService) -> list[web.RouteDef]:
+    async def publish(request: web.Request) -> web.Response:
+        body = await _body(request)
+        version = service.publish_version(
+            request.match_info["name"],
+            body.get("Description"),
+            body.get("CodeSha256"),
+            body.get("RevisionId"),
+        )
+        return _json(function_configuration(version), 201)
+
+    async def list_versions(request: web.Request) -> web.Response:
+        latest = service.get(request.match_info["name"])
+        items = [function_configuration(v, listing=True) for v in latest.all_versions()]
+        page, marker = paginate(items, request.query.get("Marker"), request.query.get("MaxItems"))
+        out: dict[str, Any] = {"Versions": page}
+        if marker is not None:
+            out["NextMarker"] = marker
+        return _json(out)
+
+    async def create_alias(request: web.Request) -> web.Response:
+        body = await _body(request)
+        try:
+            latest = service.get(request.match_info["name"])
+        except ResourceNotFoundException as exc:  # AWS names the version it was asked for
+            raise ResourceNotFoundException(
+                f"{exc.message}:{body.get('FunctionVersion')}"
+            ) from None
+        alias = versions.create_alias(
+            latest,
+            str(body.get("Name", "")),
+            str(body.get("FunctionVersion", "")),
+            str(body.get("Description", "")),
+            body.get("RoutingConfig"),
+        )
+        return _json(alias_configuration(latest.arn, alias), 201)
+
+    async def get_alias(request: web.Request) -> web.Response:
+        latest = service.get(request.match_info["name"])
+        alias = versions.get_alias(latest, request.match_info["alias"])
+        return _json(alias_configuration(latest.arn, alias))
+
+    async def update_alias(request: web.Request) -> web.Response:
+        latest = service.get(request.match_info["name"])
+        body = await _body(request)
+        alias = versions.update_alias(
+            latest,
+            request.match_info["alias"],
+            body.get("FunctionVersion"),
+            body.get("Description"),
+            body.get("RoutingConfig"),
+            body.get("RevisionId"),
+        )
+        return _json(alias_configuration(latest.arn, alias))
+
+    async def delete_alias(request: web.Request) -> web.Response:
+        versions.delete_alias(service.get(request.match_info["name"]), request.match_info["alias"])
+        return web.Response(status=204)
+
+    async def list_aliases(request: web.Request) -> web.Response:
+        latest = service.get(request.match_info["name"])
+        wanted = request.query.get("FunctionVersion")
+        items = [
+            alias_configuration(latest.arn, a)
+            for a in sorted(latest.aliases.values(), key=lambda a: a.name)
+            if wanted is None or a.function_version == wanted
+        ]
+        page, marker = paginate(items, request.query.get("Marker"), request.query.get("MaxItems"))
+        out: dict[str, Any] = {"Aliases": page}
+        if marker is not None:
+            out["NextMarker"] = marker
+        return _json(out)
+
+    base = "/2015-03-31/functions/{name}"
+    return [
+        web.post(f"{base}/versions", publish),
+        web.get(f"{base}/versions", list_versions),
+        web.post(f"{base}/aliases", create_alias),
+        web.get(f"{base}/aliases", list_aliases),
+        web.get(f"{base}/aliases/{{alias}}", get_alias),
+        web.put(f"{base}/aliases/{{alias}}", update_alias),
+        web.delete(f"{base}/aliases/{{alias}}", delete_alias),
+    ]

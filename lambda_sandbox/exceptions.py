@@ -43,6 +43,7 @@ __all__ = [
     "ServiceException",
     "ThrottleReason",
     "TooManyRequestsException",
+    "UnknownOperationException",
     "ValidationException",
 ]
 
@@ -114,6 +115,12 @@ class ValidationException(LambdaAPIError):
         )
 
 
+class UnknownOperationException(LambdaAPIError):
+    status = 404
+    error_type = "UnknownOperationException"
+    kind = "User"
+
+
 class PreconditionFailedException(LambdaAPIError):
     status = 412
     error_type = "PreconditionFailedException"
@@ -175,4 +182,5 @@ class FunctionErrorType:
     IMPORT_MODULE = "Runtime.ImportModuleError"
     HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
     INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"  # no bootstrap, or not executable
+    OUT_OF_MEMORY = "Runtime.OutOfMemory"  # REPORT's Error Type of a run killed at the limit
     UNKNOWN = "Runtime.Unknown"

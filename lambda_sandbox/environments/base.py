@@ -41,6 +41,7 @@ class Environment(ABC):
         self.spec = spec
         self.last_used = 0.0  # monotonic time it last answered an invocation
         self.exited: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self.out_of_memory = False  # killed at its memory limit (REPORT: Runtime.OutOfMemory)
 
     @property
     def alive(self) -> bool:

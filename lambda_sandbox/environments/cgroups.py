@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lambda_sandbox.exceptions import BackendError
 
-__all__ = ["Cgroup", "CgroupDriver", "detect_cgroup_driver"]
+__all__ = ["Cgroup", "CgroupDriver", "detect_cgroup_driver", "oom_kills"]
 
 ROOT_NAME = "lambda-sandbox"
 
@@ -28,6 +28,20 @@ def _write(path: Path, value: str) -> None:
         path.write_text(value)
     except OSError as exc:
         raise BackendError(f"cannot write {value!r} to {path}: {exc.strerror or exc}") from exc
+
+
+def oom_kills(memory_dir: Path) -> int:
+    """How many processes the kernel killed at the group's memory limit (cgroup v2's
+    memory.events, v1's memory.oom_control: both have an `oom_kill N` line)."""
+    for name in ("memory.events", "memory.oom_control"):
+        try:
+            text = (memory_dir / name).read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+    return 0
 
 
 class _IntFile:
@@ -172,14 +186,7 @@ class _V1Group(Cgroup):
         return self._peak.read()
 
     def oom_killed(self) -> bool:
-        try:
-            text = (self.dirs["memory"] / "memory.oom_control").read_text()
-        except OSError:
-            return False
-        for line in text.splitlines():
-            if line.startswith("oom_kill "):
-                return int(line.split()[1]) > 0
-        return False
+        return oom_kills(self.dirs["memory"]) > 0
 
     def set_cpu_quota(self, quota_us: int, period_us: int) -> None:
         _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(quota_us))
@@ -254,13 +261,7 @@ class _V2Group(Cgroup):
         return self._peak.read()
 
     def oom_killed(self) -> bool:
-        try:
-            text = (self.path / "memory.events").read_text()
-        except OSError:
-            return False
-        return any(
-            line.startswith("oom_kill ") and int(line.split()[1]) > 0 for line in text.splitlines()
-        )
+        return oom_kills(self.path) > 0
 
     def set_cpu_quota(self, quota_us: int, period_us: int) -> None:
         _write(self.path / "cpu.max", f"{quota_us} {period_us}")

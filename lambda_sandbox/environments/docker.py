@@ -23,6 +23,7 @@ The sandbox reaches containers at their address on the Docker network (the defau
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ipaddress
 import json
@@ -40,6 +41,7 @@ import aiohttp
 
 from lambda_sandbox.docker_engine import connect, engine_errors
 from lambda_sandbox.environments.base import Backend, Environment, exit_message
+from lambda_sandbox.environments.cgroups import oom_kills
 from lambda_sandbox.environments.tmp_storage import TmpStorage, loop_mount_available, prepare_tmp
 from lambda_sandbox.exceptions import BackendError, FunctionErrorType
 from lambda_sandbox.types import (
@@ -197,8 +199,10 @@ class DockerEnvironment(Environment):
 
     async def _invoke(self, invocation: Invocation) -> InvocationResult:
         headers = {"X-Amzn-RequestId": invocation.request_id, "Content-Type": "application/json"}
-        if invocation.client_context:
-            headers["X-Amz-Client-Context"] = invocation.client_context
+        if invocation.client_context:  # the RIE takes Invoke's header as boto3 sends it
+            headers["X-Amz-Client-Context"] = base64.b64encode(
+                invocation.client_context.encode()
+            ).decode()
         url = f"http://{self.address}:{RIE_PORT}{INVOKE_PATH}"
         first, self._first = self._first, False
         try:
@@ -217,6 +221,8 @@ class DockerEnvironment(Environment):
             init_ms = self._init_ms
         result = _result(body, status, invocation.request_id)
         result.init_ms = init_ms
+        if result.fatal and self._cgroup_file is not None:
+            self.out_of_memory = oom_kills(self._cgroup_file.parent) > 0
         return result
 
     async def kill(self) -> None:

@@ -130,6 +130,9 @@ def main(argv: list[str]) -> int:
     if nofile:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    for name, (soft, hard) in (plan.get("rlimits") or {}).items():
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (soft, hard))
     if plan.get("mounts"):
         _check(_libc.unshare(CLONE_NEWNS), "unshare")
         _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing of this leaks to the host
@@ -144,8 +147,10 @@ def main(argv: list[str]) -> int:
         os.setgid(user[1])
         os.setuid(user[0])
     command = plan["argv"]
+    environment = dict(os.environ)
+    environment["PWD"] = plan["cwd"]  # as a shell would set it (Lambda's environment has it)
     try:
-        os.execvpe(command[0], command, dict(os.environ))
+        os.execvpe(command[0], command, environment)
     except OSError as exc:
         _report_entrypoint_error(command[0], exc, plan.get("missing_entrypoint"))
         return 127

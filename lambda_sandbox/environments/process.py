@@ -128,8 +128,10 @@ class ProcessEnvironment(Environment):
         self.exit_time = time.monotonic()
         if self.cgroup is not None:  # the group goes away below: keep its peak for the REPORT
             self._final_peak = self.cgroup.peak_memory_bytes() or 0
-        if self.cgroup is not None and self.cgroup.oom_killed() and returncode == 0:
-            returncode = -9
+        if self.cgroup is not None and self.cgroup.oom_killed():
+            self.out_of_memory = True
+            if returncode == 0:
+                returncode = -9
         self._read_output()
         current = self.channel.current
         rid = current.request_id if current is not None else ""
@@ -387,6 +389,9 @@ class ProcessBackend(Backend):
         plan: dict[str, Any] = {
             "cgroup_procs": [str(f) for f in cgroup.procs_files] if cgroup is not None else [],
             "nofile": spec.nofile,
+            # Lambda's other limits (LocalStack's snapshot test_runtime_ulimits; NPROC is left
+            # to the pids cgroup: per user, it would be shared by every environment here)
+            "rlimits": {"CORE": [10737418240, 10737418240], "MEMLOCK": [65536, 65536]},
             "user": list(user) if user is not None else None,
             "argv": runtime_command(spec, fs, lambda_paths=self._lambda_root),
         }

@@ -16,7 +16,12 @@ from typing import cast
 from aiohttp import web
 
 from lambda_sandbox.config.api_routes import ApiRoute, api_routes
-from lambda_sandbox.exceptions import ConfigError, LambdaAPIError, ServiceException
+from lambda_sandbox.exceptions import (
+    ConfigError,
+    LambdaAPIError,
+    ServiceException,
+    UnknownOperationException,
+)
 from lambda_sandbox.faces import lambda_api
 from lambda_sandbox.faces.api_gateway import api_gateway_app
 from lambda_sandbox.faces.function_urls import function_url_app
@@ -52,7 +57,18 @@ def build_app(service: LambdaService) -> web.Application:
     app.add_routes(function_routes(service))
     app.add_routes(sandbox_routes(service))
     app.add_routes(metrics_routes(service))
+    app.router.add_route("*", "/{tail:.*}", _unknown_operation)  # last: after every route
     return app
+
+
+async def _unknown_operation(request: web.Request) -> web.Response:
+    """An operation the sandbox does not serve: AWS-shaped, saying what is there."""
+    return lambda_api.render_error(
+        UnknownOperationException(
+            f"The sandbox does not serve {request.method} {request.path}: the Lambda API "
+            "operations it serves are listed in the README (Supported Lambda API operations)"
+        )
+    )
 
 
 async def _serve(

@@ -69,18 +69,26 @@ def _url_answer(task: asyncio.Future[InvokeOutcome]) -> web.Response:
         return web.Response(
             status=exc.status, text=json.dumps(exc.body()), content_type="application/json"
         )
+    response: web.Response
     if outcome.function_error:
-        return web.Response(status=502, text="Internal Server Error")
-    try:
-        return respond(answer_v2(outcome.payload))
-    except MalformedResponse:
-        return web.Response(status=502, text="Internal Server Error")
+        response = web.Response(status=502, text="Internal Server Error")
+    else:
+        try:
+            response = respond(answer_v2(outcome.payload))
+        except MalformedResponse:
+            response = web.Response(status=502, text="Internal Server Error")
+    response.headers["x-amzn-RequestId"] = outcome.request_id  # as AWS's URLs answer
+    return response
 
 
 def function_url_app(
     service: LambdaService, function: str, max_body: int, streaming: bool = False
 ) -> web.Application:
     domain = f"{url_id(function)}.lambda-url.{service.aws.region}.on.aws"
+    url_config = service.get(function).config.function_url or {}
+    # AuthType NONE: no caller account (LocalStack's snapshot test_lambda_url_echo_http...)
+    auth = str(url_config.get("AuthType", "NONE")).upper()
+    account = "anonymous" if auth == "NONE" else service.aws.account_id
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if (request.content_length or 0) > max_body:
@@ -92,7 +100,7 @@ def function_url_app(
             path_parameters=None,
             api_id=url_id(function),
             domain_name=domain,
-            account_id=service.aws.account_id,
+            account_id=account,
         )
         body = json.dumps(event).encode()
         if streaming:

@@ -257,7 +257,10 @@ def answer_v2(payload: bytes) -> HttpAnswer:
     except ValueError:
         return HttpAnswer(200, [("content-type", "application/json")], payload)
     if not isinstance(result, dict) or "statusCode" not in result:
-        return HttpAnswer(200, [("content-type", "application/json")], payload)
+        # not an HTTP answer: the result is the body, as Lambda re-serializes it (compact
+        # JSON; a string as its text, unquoted: LocalStack's snapshot test_lambda_url_invocation)
+        text = result if isinstance(result, str) else json.dumps(result, separators=(",", ":"))
+        return HttpAnswer(200, [("content-type", "application/json")], text.encode())
     status = result.get("statusCode")
     if not isinstance(status, int) or not 100 <= status <= 599:
         raise MalformedResponse(f"statusCode {status!r} is not an HTTP status")

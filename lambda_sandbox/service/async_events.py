@@ -3,7 +3,9 @@
 An accepted event (202) is run as soon as a concurrency slot is free. A throttled event goes
 back to the queue and is tried again with a backoff that grows from 1 s to 5 min; a function
 error is retried twice, after 1 and then 2 minutes; an event older than the maximum event age
-(6 h), or out of retries, is dropped, counted (AsyncEventsDropped) and logged. The numbers are
+(6 h), or out of retries, is dropped, counted (AsyncEventsDropped) and logged. An event for a
+function whose reserved concurrency is 0 fails at once (ZeroReservedConcurrency): it could
+never run, and Lambda does not retry it. The numbers are
 in limits/lambda.toml [async].
 """
 
@@ -68,6 +70,11 @@ class EventQueue:
         while not self.closed:
             if time.monotonic() - received > self.max_event_age_s:
                 self._drop(state, request_id, "the maximum event age passed")
+                return
+            if state.reserved == 0:  # no retry can succeed: Lambda fails the event at once
+                # (condition ZeroReservedConcurrency, approximateInvokeCount 0: LocalStack's
+                # snapshot test_reserved_concurrency, recorded against AWS)
+                self._drop(state, request_id, "ZeroReservedConcurrency")
                 return
             try:
                 self.concurrency.acquire(state)

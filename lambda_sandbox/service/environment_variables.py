@@ -74,6 +74,7 @@ def lambda_environment(
         "_AWS_XRAY_DAEMON_ADDRESS": XRAY_DAEMON[0],
         "_AWS_XRAY_DAEMON_PORT": XRAY_DAEMON[1],
         "SANDBOX_VCPUS": f"{vcpus:.3f}",  # the sandbox's: the tier's CPU share, for pools
+        "SHLVL": "0",  # Lambda's runtimes start from a shell bootstrap
     }
     if runtime.startswith("python"):
         env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{runtime}"

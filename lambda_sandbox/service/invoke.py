@@ -10,6 +10,8 @@ REPORT, Max Memory Used, the counters, and the environment back into the pool.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import math
 import os
@@ -32,7 +34,7 @@ from lambda_sandbox.service.logs import tail_base64
 from lambda_sandbox.service.pool import EnvironmentPool
 from lambda_sandbox.types import Invocation, InvocationResult, ResponseStream
 
-__all__ = ["InvokeLifecycle", "InvokeOutcome", "check_payload"]
+__all__ = ["InvokeLifecycle", "InvokeOutcome", "check_payload", "decode_client_context"]
 
 MIB = 1 << 20
 OnStream = Callable[[ResponseStream], None]
@@ -65,6 +67,25 @@ def check_payload(payload: bytes, limit: int) -> bytes:
             f"Could not parse request body into json: Could not parse payload into json: {exc}"
         ) from None
     return payload
+
+
+def decode_client_context(header: str | None) -> str | None:
+    """Invoke's ClientContext (base64 JSON, as boto3 sends it) as the runtime gets it: the
+    JSON itself (AWS decodes it: LocalStack's snapshot test_lambda_with_context), ASCII-safe
+    for the Runtime API's header."""
+    if not header:
+        return None
+    try:
+        decoded = json.loads(base64.b64decode(header, validate=True))
+    except (ValueError, binascii.Error):
+        raise InvalidRequestContentException(
+            "Client context must be a valid Base64-encoded JSON object."
+        ) from None
+    if not isinstance(decoded, dict):
+        raise InvalidRequestContentException(
+            "Client context must be a valid Base64-encoded JSON object."
+        )
+    return json.dumps(decoded)  # ensure_ascii: a non-ASCII byte cannot stall the header
 
 
 def trace_id() -> str:
@@ -148,6 +169,8 @@ class InvokeLifecycle:
             report.status = "timeout"
         elif result.fatal:
             report.status, report.error_type = "error", result.error_type
+            if env.out_of_memory:  # what Lambda's REPORT says (log-based OOM alarms match it)
+                report.error_type = FunctionErrorType.OUT_OF_MEMORY
         outcome = InvokeOutcome(
             request_id=request_id,
             status=200,

@@ -27,6 +27,7 @@ from lambda_sandbox.environments.base import Backend
 from lambda_sandbox.exceptions import (
     ConfigError,
     InvalidParameterValueException,
+    RequestEntityTooLargeException,
     ResourceConflictException,
     SandboxError,
 )
@@ -50,7 +51,12 @@ from lambda_sandbox.service.function_lifecycle import (
     zip_of,
 )
 from lambda_sandbox.service.function_state import LATEST, FunctionState
-from lambda_sandbox.service.invoke import InvokeLifecycle, InvokeOutcome, check_payload
+from lambda_sandbox.service.invoke import (
+    InvokeLifecycle,
+    InvokeOutcome,
+    check_payload,
+    decode_client_context,
+)
 from lambda_sandbox.service.pool import EnvironmentPool
 from lambda_sandbox.service.registry import FunctionRegistry, parse_name
 from lambda_sandbox.service.versions import check_revision, publish_version
@@ -362,15 +368,19 @@ class LambdaService:
         (InvokeWithResponseStream, streaming function URLs); without `on_stream` the stream
         is buffered into the payload, as Invoke does."""
         state, invoked_arn = self.registry.resolve(name, qualifier, invoke=True)
+        client_context = decode_client_context(client_context)
         if state.function.state != "Active":
             raise ResourceConflictException(
                 "The operation cannot be performed at this time. The function is currently in "
                 f"the following state: {state.function.state}"
             )
         is_event = invocation_type == "Event"
-        payload = check_payload(
-            payload, self._async_request_bytes if is_event else self._sync_request_bytes
-        )
+        if is_event and len(payload) > self._async_request_bytes:
+            raise RequestEntityTooLargeException(
+                f"{len(payload)} byte payload is too large for the Event invocation type "
+                f"(limit {self._async_request_bytes} bytes)"
+            )
+        payload = check_payload(payload, self._sync_request_bytes)
         if invocation_type == "DryRun":
             return InvokeOutcome(request_id=str(uuid.uuid4()), status=204)
         if is_event:

@@ -5,6 +5,7 @@ Each test goes through boto3's Lambda client against a running sandbox, as users
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -96,7 +97,9 @@ def test_allocating_past_memory_size_is_killed_and_below_it_is_measured(
         "errorType": "Runtime.ExitError",
         "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
     }
-    assert "Status: error\tError Type: Runtime.ExitError" in log
+    # REPORT's error type is Lambda's for a run killed at its memory limit (public REPORT
+    # lines: nasa-gcn/gcn.nasa.gov PR#3628, DataDog/datadog-lambda-extension PR#776)
+    assert "Status: error\tError Type: Runtime.OutOfMemory" in log
     if backend == "process":
         peak = report_of(log).max_memory_used_mb
         assert peak >= 500, "the peak before the kill"
@@ -273,3 +276,27 @@ def test_reserved_concurrency_throttles_with_429(probe_client: Any) -> None:
     # once the slot is free again the function answers
     resp, _, _ = invoke(probe_client, "probe-reserved", {"action": "echo"})
     assert resp["StatusCode"] == 200
+
+
+def test_client_context_reaches_the_handler_decoded(probe_client: Any) -> None:
+    # boto3 sends ClientContext base64-encoded; Lambda decodes it for the runtime
+    # (LocalStack's snapshot test_lambda_with_context); a non-ASCII value does not stall it
+    context = {"custom": {"foo": "bär"}, "env": {"locale": "en"}, "client": {"app_title": "t"}}
+    encoded = base64.b64encode(json.dumps(context).encode()).decode()
+    resp = probe_client.invoke(
+        FunctionName="probe", Payload=b'{"action": "context"}', ClientContext=encoded
+    )
+    body = json.loads(resp["Payload"].read())
+    assert body["client_context"] == {"custom": {"foo": "bär"}, "env": {"locale": "en"},
+                                      "client": "t"}  # fmt: skip
+    with pytest.raises(ClientError) as info:
+        probe_client.invoke(FunctionName="probe", Payload=b"{}", ClientContext="not base64!")
+    assert info.value.response["Error"]["Code"] == "InvalidRequestContentException"
+
+
+def test_a_qualified_invoke_sees_its_arn_in_the_context(probe_client: Any) -> None:
+    resp = probe_client.invoke(
+        FunctionName="probe", Payload=b'{"action": "context"}', Qualifier="$LATEST"
+    )
+    arn = json.loads(resp["Payload"].read())["invoked_function_arn"]
+    assert arn == "arn:aws:lambda:us-east-1:000000000000:function:probe:$LATEST"

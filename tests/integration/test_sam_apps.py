@@ -59,6 +59,11 @@ def test_a_function_sees_lambdas_filesystem(runtimes: tuple[SandboxThread, Any])
     ]  # fmt: skip
     assert seen["python_on_path"] == ["python", "python3"]
     assert seen["uid"] != 0 and seen["task_writable"] is False
+    # Lambda's limits and shell variables (LocalStack's snapshots test_runtime_ulimits and
+    # test_introspection_invoke, recorded against AWS)
+    assert seen["ulimits"] == {"CORE": [10737418240, 10737418240], "MEMLOCK": [65536, 65536],
+                               "NOFILE": [1024, 1024]}  # fmt: skip
+    assert seen["environment"]["SHLVL"] == "0" and seen["environment"]["PWD"] == "/var/task"
     # nothing of the host but its system folders: no /root, /home, /work, no host /tmp
     assert set(seen["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt",
                                  "proc", "sbin", "tmp", "usr", "var"}  # fmt: skip

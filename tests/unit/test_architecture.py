@@ -153,6 +153,7 @@ def test_exceptions_exports_are_pinned() -> None:
             "ServiceException",
             "ThrottleReason",
             "TooManyRequestsException",
+            "UnknownOperationException",
             "ValidationException",
         ]
     )

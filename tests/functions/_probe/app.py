@@ -72,6 +72,16 @@ def handler(event, context):
             "function_name": context.function_name,
             "memory_limit_in_mb": context.memory_limit_in_mb,
             "remaining_ms": context.get_remaining_time_in_millis(),
+            "invoked_function_arn": context.invoked_function_arn,
+            "client_context": None
+            if context.client_context is None
+            else {
+                "custom": context.client_context.custom,
+                "env": context.client_context.env,
+                "client": None
+                if context.client_context.client is None
+                else context.client_context.client.app_title,
+            },
         }
     if action == "write_file":
         try:

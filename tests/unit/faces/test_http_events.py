@@ -80,6 +80,13 @@ def test_payload_1_0_event() -> None:
 def test_payload_2_0_answers() -> None:
     plain = answer_v2(b'{"hello": "world"}')  # no statusCode: a 200 JSON body
     assert plain.status == 200 and ("content-type", "application/json") in plain.headers
+    # re-serialized as AWS does (LocalStack's snapshot test_lambda_url_invocation: dict 17
+    # bytes, list-mixed 16 bytes, a string unquoted, numbers and booleans as they are)
+    assert plain.body == b'{"hello":"world"}'
+    assert answer_v2(b'["hello", 3, true]').body == b'["hello",3,true]'
+    assert answer_v2(b'"hello"').body == b"hello"
+    assert [answer_v2(v).body for v in (b"3", b"3.1", b"true")] == [b"3", b"3.1", b"true"]
+    assert answer_v2(b'{"statusCode": 200, "body": "body123"}').body == b"body123"
     full = answer_v2(
         json.dumps(
             {

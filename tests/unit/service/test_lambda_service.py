@@ -184,7 +184,11 @@ def test_payload_checks_and_invocation_types() -> None:
     async def body(service: LambdaService, backend: FakeBackend) -> None:
         with pytest.raises(RequestEntityTooLargeException):
             await service.invoke("f", b'"' + b"x" * 6_291_456 + b'"')
-        with pytest.raises(RequestEntityTooLargeException, match="1048576"):
+        # AWS's text for Event (public issues ASFHyP3/hyp3#2241, aws-solutions-library-samples)
+        too_big = "1048578 byte payload is too large for the Event invocation type " + (
+            r"\(limit 1048576 bytes\)"
+        )
+        with pytest.raises(RequestEntityTooLargeException, match=too_big):
             await service.invoke("f", b'"' + b"x" * 1_048_576 + b'"', invocation_type="Event")
         with pytest.raises(InvalidRequestContentException):
             await service.invoke("f", b"not json")
@@ -260,6 +264,20 @@ def test_async_events_are_retried_twice_then_dropped_and_counted() -> None:
         assert metrics["Invocations"] == 3 and metrics["Errors"] == 3
 
     run({"f": FakeFunction(handler=flaky)}, body, async_retry_delays_s=(0.01, 0.02))
+
+
+def test_an_async_event_to_zero_reserved_concurrency_fails_at_once() -> None:
+    # AWS: straight to the on-failure path, condition ZeroReservedConcurrency, no retries
+    # (LocalStack's snapshot test_reserved_concurrency); it must not inflate Throttles for hours
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        out = await service.invoke("f", b"{}", invocation_type="Event")
+        assert out.status == 202
+        await asyncio.sleep(0.05)
+        metrics = service.functions["f"].metrics()
+        assert metrics["AsyncEventsDropped"] == 1 and metrics["Throttles"] == 0
+        assert backend.started == []
+
+    run({"f": FakeFunction()}, body, configs={"f": {"reserved_concurrency": 0}})
 
 
 def test_metrics_count_a_known_sequence_exactly() -> None:

@@ -1,4 +1,5 @@
 import os
+import resource
 import sys
 import traceback
 
@@ -36,4 +37,8 @@ def handler(event, context):
         "task_writable": task_writable,
         "environment": dict(os.environ),
         "stack": traceback.format_stack()[-1],
+        "ulimits": {
+            name: list(resource.getrlimit(getattr(resource, f"RLIMIT_{name}")))
+            for name in ("CORE", "MEMLOCK", "NOFILE")
+        },
     }

@@ -89,6 +89,7 @@ async def reload(sandbox: Sandbox, changed: set[Path], say: Progress) -> None:
             say(f"reload: {name} does not build, still serving its last good bundle: {exc}")
             continue
         await service.reload(config, bundle.path, filesystem)
+        service.auto_publish(name)  # AutoPublishAlias: a new version, the alias moved to it
         done.append(name)
     if done:
         ms = (time.monotonic() - t0) * 1000

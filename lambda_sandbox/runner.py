@@ -249,6 +249,7 @@ class Sandbox:
             )
             if config.not_emulated:
                 self.not_emulated[config.name] = config.not_emulated
+            self.service.auto_publish(config.name)
         await self._restore_api_functions(say)
         self.gateway = Gateway(self.service, opts.host, opts.port, opts.api_port)
         await self.gateway.start()

@@ -19,6 +19,9 @@ def build_filesystem(
     config: FunctionConfig, bundle_dir: Path, build_root: Path, say: Progress | None = None
 ) -> Filesystem:
     report = say or (lambda _m: None)
+    if not config.runtime.startswith(("python", "provided")):  # kept, listed, not run
+        note = f"the sandbox runs Python and provided (custom) runtimes, not {config.runtime}"
+        return Filesystem(task=bundle_dir, notes=(note,))
     runtime = prepare_runtime(config.runtime, report)
     opt = build_opt(config, build_root, report, runtime.interpreter)
     return Filesystem(

@@ -243,6 +243,11 @@ def print_endpoints(sandbox: object) -> None:
     console.print(f"AWS side: {service.aws.endpoint_url or 'none'}", highlight=False)
     enforcement = service.backend.enforcement
     err.print(f"limits enforced: {enforcement.summary()}", highlight=False)
+    err.print(
+        "IAM: roles, policies and resource policies (AddPermission) are kept, not enforced: "
+        "any caller may invoke any function",
+        highlight=False,
+    )
     for note in enforcement.notes:
         err.print(f"[bold yellow]WARNING:[/] {note}")
     console.print(

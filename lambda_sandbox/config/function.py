@@ -80,6 +80,7 @@ EMULATED = frozenset(
         "FunctionName",
         "Handler",
         "Runtime",
+        "AutoPublishAlias",
         "CodeUri",
         "Code",
         "InlineCode",

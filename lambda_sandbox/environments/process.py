@@ -310,6 +310,11 @@ class ProcessBackend(Backend):
     # environments --------------------------------------------------------------------------
     async def start(self, env_id: str, spec: EnvironmentSpec) -> ProcessEnvironment:
         fs = spec.filesystem
+        if not spec.runtime.startswith(("python", "provided")):
+            raise BackendError(
+                f"{spec.function_name}: the sandbox runs Python and provided (custom) runtimes, "
+                f"not {spec.runtime}"
+            )
         if fs is None or (fs.python_version is not None and fs.runtime is None):
             raise BackendError(
                 f"{spec.function_name}: no runtime prepared (build.runtimes.prepare_runtime)"

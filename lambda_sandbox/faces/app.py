@@ -26,9 +26,11 @@ from lambda_sandbox.faces import lambda_api
 from lambda_sandbox.faces.api_gateway import api_gateway_app
 from lambda_sandbox.faces.function_urls import function_url_app
 from lambda_sandbox.faces.lambda_functions import function_routes
+from lambda_sandbox.faces.lambda_urls import url_config_routes
 from lambda_sandbox.faces.lambda_versions import version_routes
 from lambda_sandbox.faces.metrics import metrics_routes
 from lambda_sandbox.faces.sandbox_api import sandbox_routes
+from lambda_sandbox.service.function_state import UrlConfig
 from lambda_sandbox.service.lambda_service import LambdaService
 
 __all__ = ["Gateway", "build_app"]
@@ -50,9 +52,11 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return lambda_api.render_error(ServiceException(f"{type(exc).__name__}: {exc}"))
 
 
-def build_app(service: LambdaService) -> web.Application:
+def build_app(service: LambdaService, gateway: Gateway | None = None) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=64 << 20)
     app.add_routes(lambda_api.routes(service))
+    if gateway is not None:  # URL configs made through the API are served at once
+        app.add_routes(url_config_routes(service, gateway))
     app.add_routes(version_routes(service))
     app.add_routes(function_routes(service))
     app.add_routes(sandbox_routes(service))
@@ -110,13 +114,16 @@ class Gateway:
         self.function_urls: dict[str, str] = {}
         self.routes: list[ApiRoute] = []
         self._runners: list[web.AppRunner] = []
+        self._url_runners: dict[tuple[str, str | None], web.AppRunner] = {}
+        self._next_url_port = 0
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        runner, self.port = await _serve(build_app(self.service), self.host, self.port, "--port")
+        app = build_app(self.service, self)
+        runner, self.port = await _serve(app, self.host, self.port, "--port")
         self._runners.append(runner)
         limits = self.service.limits
         configs = [f.config for f in self.service.functions.values()]
@@ -128,21 +135,33 @@ class Gateway:
             runner, self.api_port = await _serve(app, self.host, self.api_port, "--api-port")
             self._runners.append(runner)
             self.api_url = f"http://{self.host}:{self.api_port}"
-        next_port = self.api_port + 1 if self.port and self.api_port else 0
-        max_request = int(limits.q("payload", "sync_request_bytes"))
-        for cfg in configs:
-            if cfg.function_url is None:
-                continue
-            mode = str(cfg.function_url.get("InvokeMode", "BUFFERED")).upper()
-            app = function_url_app(
-                self.service, cfg.name, max_request, streaming=mode == "RESPONSE_STREAM"
-            )
-            runner, port = await _serve(
-                app, self.host, next_port, "--port (function URLs use the ports after --api-port)"
-            )
-            self._runners.append(runner)
-            self.function_urls[cfg.name] = f"http://{self.host}:{port}/"
-            next_port = port + 1 if next_port else 0
+        self._next_url_port = self.api_port + 1 if self.port and self.api_port else 0
+        for latest in list(self.service.functions.values()):
+            for url in list(latest.url_configs.values()):
+                await self.serve_url(latest.name, url)
+
+    async def serve_url(self, function: str, url: UrlConfig) -> str:
+        """Serve one URL configuration on a port of its own; its URL."""
+        max_request = int(self.service.limits.q("payload", "sync_request_bytes"))
+        app = function_url_app(self.service, function, max_request, url)
+        runner, port = await _serve(
+            app, self.host, self._next_url_port,
+            "--port (function URLs use the ports after --api-port)",
+        )  # fmt: skip
+        self._runners.append(runner)
+        self._url_runners[(function, url.qualifier)] = runner
+        url.url = f"http://{self.host}:{port}/"
+        key = function if url.qualifier is None else f"{function}:{url.qualifier}"
+        self.function_urls[key] = url.url
+        self._next_url_port = port + 1 if self._next_url_port else 0
+        return url.url
+
+    async def stop_url(self, function: str, qualifier: str | None) -> None:
+        runner = self._url_runners.pop((function, qualifier), None)
+        if runner is not None:
+            self._runners.remove(runner)
+            await runner.cleanup()
+        self.function_urls.pop(function if qualifier is None else f"{function}:{qualifier}", None)
 
     async def stop(self) -> None:
         for runner in self._runners:

@@ -15,6 +15,7 @@ from aiohttp import web
 from lambda_sandbox.exceptions import LambdaAPIError
 from lambda_sandbox.faces.http_events import MalformedResponse, answer_v2, event_v2
 from lambda_sandbox.faces.http_io import json_answer, read_request, respond, url_id
+from lambda_sandbox.service.function_state import UrlConfig
 from lambda_sandbox.service.lambda_service import InvokeOutcome, LambdaService
 from lambda_sandbox.types import ResponseStream
 
@@ -82,18 +83,18 @@ def _url_answer(task: asyncio.Future[InvokeOutcome]) -> web.Response:
 
 
 def function_url_app(
-    service: LambdaService, function: str, max_body: int, streaming: bool = False
+    service: LambdaService, function: str, max_body: int, url: UrlConfig
 ) -> web.Application:
+    """The app of one URL configuration (a function's, or an alias's): its auth type and
+    invoke mode are read per request, so UpdateFunctionUrlConfig applies at once."""
     domain = f"{url_id(function)}.lambda-url.{service.aws.region}.on.aws"
-    url_config = service.get(function).config.function_url or {}
-    # AuthType NONE: no caller account (LocalStack's snapshot test_lambda_url_echo_http...)
-    auth = str(url_config.get("AuthType", "NONE")).upper()
-    account = "anonymous" if auth == "NONE" else service.aws.account_id
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if (request.content_length or 0) > max_body:
             return json_answer(413, "Request Entity Too Large")
         req = await read_request(request)
+        # AuthType NONE: no caller account (LocalStack's snapshot test_lambda_url_echo_http...)
+        account = "anonymous" if url.auth_type == "NONE" else service.aws.account_id
         event = event_v2(
             req,
             route_key="$default",
@@ -103,9 +104,9 @@ def function_url_app(
             account_id=account,
         )
         body = json.dumps(event).encode()
-        if streaming:
+        if url.invoke_mode == "RESPONSE_STREAM":
             return await _invoke_streaming(request, body)
-        task = asyncio.ensure_future(service.invoke(function, body))
+        task = asyncio.ensure_future(service.invoke(function, body, qualifier=url.qualifier))
         await asyncio.wait([task])
         return _url_answer(task)
 
@@ -116,7 +117,9 @@ def function_url_app(
             if not started.done():
                 started.set_result(stream)
 
-        task = asyncio.ensure_future(service.invoke(function, body, on_stream=on_stream))
+        task = asyncio.ensure_future(
+            service.invoke(function, body, on_stream=on_stream, qualifier=url.qualifier)
+        )
         waiting: list[asyncio.Future[Any]] = [started, task]
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if started.done():

@@ -45,6 +45,15 @@ OPERATIONS = (
     "UpdateFunctionCode",
     "DeleteFunction",
     "GetAccountSettings",
+    "AddPermission",
+    "GetPolicy",
+    "RemovePermission",
+    # faces/lambda_urls.py
+    "CreateFunctionUrlConfig",
+    "GetFunctionUrlConfig",
+    "UpdateFunctionUrlConfig",
+    "DeleteFunctionUrlConfig",
+    "ListFunctionUrlConfigs",
     # faces/lambda_versions.py
     "PublishVersion",
     "ListVersionsByFunction",

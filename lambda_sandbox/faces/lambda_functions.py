@@ -1,5 +1,6 @@
-"""The Lambda API's function management: CreateFunction, UpdateFunctionCode, DeleteFunction
-and GetAccountSettings (the state machine and the store are the service's:
+"""The Lambda API's function management: CreateFunction, UpdateFunctionCode, DeleteFunction,
+GetAccountSettings and the resource policy (AddPermission, GetPolicy, RemovePermission: kept,
+not enforced) (the state machine and the store are the service's:
 function_lifecycle.py). A function created here lives beside those of the function folders and
 templates, and is kept in the project's state folder for the next `sandbox up`."""
 
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from lambda_sandbox.exceptions import InvalidParameterValueException
 from lambda_sandbox.faces.lambda_api import function_configuration
+from lambda_sandbox.service import permissions
 from lambda_sandbox.service.lambda_service import LambdaService
 
 __all__ = ["function_routes"]
@@ -65,7 +67,33 @@ def function_routes(service: LambdaService) -> list[web.RouteDef]:
             }
         )
 
+    async def add_permission(request: web.Request) -> web.Response:
+        body = await _body(request)
+        if "Qualifier" in request.query:
+            body["Qualifier"] = request.query["Qualifier"]
+        statement = permissions.add_permission(service.registry, request.match_info["name"], body)
+        return _json({"Statement": json.dumps(statement, separators=(",", ":"))}, 201)
+
+    async def get_policy(request: web.Request) -> web.Response:
+        return _json(
+            permissions.get_policy(
+                service.registry, request.match_info["name"], request.query.get("Qualifier")
+            )
+        )
+
+    async def remove_permission(request: web.Request) -> web.Response:
+        permissions.remove_permission(
+            service.registry,
+            request.match_info["name"],
+            request.match_info["sid"],
+            request.query.get("Qualifier"),
+        )
+        return web.Response(status=204)
+
     return [
+        web.post("/2015-03-31/functions/{name}/policy", add_permission),
+        web.get("/2015-03-31/functions/{name}/policy", get_policy),
+        web.delete("/2015-03-31/functions/{name}/policy/{sid}", remove_permission),
         web.post("/2015-03-31/functions", create),
         web.post("/2015-03-31/functions/", create),
         web.put("/2015-03-31/functions/{name}/code", update_code),

@@ -17,11 +17,12 @@ from typing import Any
 
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.environments.base import Environment
+from lambda_sandbox.exceptions import ValidationException
 from lambda_sandbox.service.logs import LogStream
 from lambda_sandbox.service.metrics import FunctionMetrics
 from lambda_sandbox.types import Filesystem
 
-__all__ = ["LATEST", "Alias", "FunctionState", "Slots", "new_revision"]
+__all__ = ["LATEST", "Alias", "FunctionState", "Slots", "UrlConfig", "new_revision"]
 
 LATEST = "$LATEST"
 
@@ -44,6 +45,66 @@ class Alias:
     description: str = ""
     weights: dict[str, float] = field(default_factory=dict)  # AdditionalVersionWeights
     revision_id: str = field(default_factory=new_revision)
+
+
+AUTH_TYPES = ("NONE", "AWS_IAM")
+INVOKE_MODES = ("BUFFERED", "RESPONSE_STREAM")
+
+
+def _stamp(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(when))
+
+
+@dataclass(eq=False)
+class UrlConfig:
+    qualifier: str | None  # an alias, or None for the function itself
+    auth_type: str = "NONE"
+    invoke_mode: str = "BUFFERED"
+    cors: dict[str, Any] | None = None
+    created: float = field(default_factory=time.time)
+    modified: float = field(default_factory=time.time)
+    url: str = ""  # where the sandbox serves it (set by the faces)
+
+    def describe(
+        self, arn: str, *, invoke_mode: bool = True, modified: bool = True
+    ) -> dict[str, Any]:
+        """The configuration as the API answers it: Get and List with everything; Create
+        without InvokeMode (unless given) and LastModifiedTime; Update without InvokeMode
+        (unless given)."""
+        out: dict[str, Any] = {
+            "FunctionUrl": self.url,
+            "FunctionArn": f"{arn}:{self.qualifier}" if self.qualifier else arn,
+            "AuthType": self.auth_type,
+            "CreationTime": _stamp(self.created),
+        }
+        if self.cors:
+            out["Cors"] = self.cors
+        if invoke_mode:
+            out["InvokeMode"] = self.invoke_mode
+        if modified:
+            out["LastModifiedTime"] = _stamp(self.modified)
+        return out
+
+    def apply(self, body: dict[str, Any]) -> None:
+        auth = body.get("AuthType")
+        if auth is not None:
+            if auth not in AUTH_TYPES:
+                allowed = ", ".join(AUTH_TYPES)
+                raise ValidationException(
+                    auth, "authType", f"Member must satisfy enum value set: [{allowed}]"
+                )
+            self.auth_type = str(auth)
+        mode = body.get("InvokeMode")
+        if mode is not None:
+            if mode not in INVOKE_MODES:
+                raise ValidationException(
+                    mode, "invokeMode",
+                    f"Member must satisfy enum value set: [{', '.join(INVOKE_MODES)}]",
+                )  # fmt: skip
+            self.invoke_mode = str(mode)
+        if "Cors" in body:
+            self.cors = dict(body["Cors"] or {}) or None
+        self.modified = time.time()
 
 
 @dataclass(eq=False)
@@ -69,6 +130,9 @@ class FunctionState:
     latest: FunctionState | None = None  # a published version's function ($LATEST)
     versions: dict[str, FunctionState] = field(default_factory=dict)  # on $LATEST, by number
     aliases: dict[str, Alias] = field(default_factory=dict)  # on $LATEST
+    url_configs: dict[str | None, UrlConfig] = field(default_factory=dict)  # alias (or None)
+    # resource policies by qualifier: {"statements": [...], "revision": RevisionId}
+    policies: dict[str | None, dict[str, Any]] = field(default_factory=dict)
     last_version: int = 0  # on $LATEST: the highest number ever published
     published_from: FunctionConfig | None = None  # a version: $LATEST's config at the time
     revision_id: str = field(default_factory=new_revision)

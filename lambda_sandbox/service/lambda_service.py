@@ -59,7 +59,12 @@ from lambda_sandbox.service.invoke import (
 )
 from lambda_sandbox.service.pool import EnvironmentPool
 from lambda_sandbox.service.registry import FunctionRegistry, parse_name
-from lambda_sandbox.service.versions import check_revision, publish_version
+from lambda_sandbox.service.versions import (
+    check_revision,
+    create_alias,
+    publish_version,
+    update_alias,
+)
 from lambda_sandbox.types import EnvironmentSpec, Filesystem, ResponseStream
 
 __all__ = ["UPDATABLE_CONFIGURATION", "InvokeOutcome", "LambdaService"]
@@ -226,6 +231,20 @@ class LambdaService:
         latest = self.get(name)
         self._not_updating(latest)
         return publish_version(latest, description, code_sha256, revision_id)
+
+    def auto_publish(self, name: str) -> FunctionState | None:
+        """SAM's AutoPublishAlias: publish $LATEST (a new version when it changed) and point
+        the alias at it; done at start and after each hot reload, as `sam sync` does."""
+        latest = self.get(name)
+        alias = latest.config.raw.get("AutoPublishAlias")
+        if not isinstance(alias, str) or not alias:
+            return None
+        version = publish_version(latest)
+        if alias in latest.aliases:
+            update_alias(latest, alias, version.version)
+        else:
+            create_alias(latest, alias, version.version)
+        return version
 
     def delete_version(self, name: str, qualifier: str) -> None:
         """A version that is not there is no error (Lambda's DeleteFunction is idempotent

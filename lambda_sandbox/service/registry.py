@@ -29,7 +29,7 @@ from lambda_sandbox.exceptions import (
     ValidationException,
 )
 from lambda_sandbox.service.environment_variables import AwsSide
-from lambda_sandbox.service.function_state import LATEST, FunctionState
+from lambda_sandbox.service.function_state import LATEST, FunctionState, UrlConfig
 from lambda_sandbox.service.logs import LogStream
 from lambda_sandbox.service.versions import PATTERN_CONSTRAINT, pick_version
 from lambda_sandbox.types import Filesystem
@@ -118,9 +118,15 @@ class FunctionRegistry:
             state.idle, state.busy, state.slots = old.idle, old.busy, old.slots
             state.stats = old.stats
             state.versions, state.aliases = old.versions, old.aliases
+            state.url_configs, state.policies = old.url_configs, old.policies
             state.last_version, state.created_by_api = old.last_version, old.created_by_api
             for version in state.versions.values():
                 version.latest = state
+        if config.function_url is not None and None not in state.url_configs:
+            url = UrlConfig(None)  # FunctionUrlConfig of the template or function.yaml
+            url.apply({k: v for k, v in config.function_url.items()
+                       if k in ("AuthType", "InvokeMode", "Cors")})  # fmt: skip
+            state.url_configs[None] = url
         self.functions[config.name] = state
         return state
 

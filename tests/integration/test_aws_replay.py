@@ -48,7 +48,8 @@ def create(client: Any, name: str, **params: Any) -> dict[str, Any]:
     """CreateFunction, then wait until Active (what LocalStack's create fixtures do)."""
     params.setdefault("Code", {"ZipFile": archive()})
     params.setdefault("Handler", "index.handler")
-    response = client.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE, **params)
+    params.setdefault("Runtime", "python3.12")
+    response = client.create_function(FunctionName=name, Role=ROLE, **params)
     client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
     return dict(response)
 
@@ -513,4 +514,266 @@ def test_large_environment_variables_fails(client: Any) -> None:
             )
         ),
     )
+    done(r)
+
+
+NODE = "exports.handler = async (event) => event;\n"
+
+
+def url_function(client: Any, name: str) -> None:
+    """What LocalStack's create fixture makes for its URL tests: a Node.js function (listed
+    and configured here like any other; the sandbox runs Python and provided runtimes)."""
+    create(
+        client,
+        name,
+        Runtime="nodejs20.x",
+        Handler="lambda_handler.handler",
+        Timeout=30,
+        Environment={"Variables": {}},
+        Code={"ZipFile": archive(NODE, "lambda_handler.js")},
+    )
+
+
+def test_url_config_lifecycle(client: Any) -> None:
+    name = "test-function-url-lifecycle"
+    r = Replay("test_url_config_lifecycle", {name: "<resource:1>"})
+    url_function(client, name)
+    r.match("url_creation", client.create_function_url_config(FunctionName=name, AuthType="NONE"))
+    r.match(
+        "failed_duplication",
+        error(lambda: client.create_function_url_config(FunctionName=name, AuthType="NONE")),
+    )
+    r.match("get_url_config", client.get_function_url_config(FunctionName=name))
+    r.match(
+        "updated_url_config",
+        client.update_function_url_config(FunctionName=name, AuthType="AWS_IAM"),
+    )
+    client.delete_function_url_config(FunctionName=name)
+    r.match("failed_getter", error(lambda: client.get_function_url_config(FunctionName=name)))
+    done(r)
+
+
+def test_url_config_list_paging(client: Any) -> None:
+    name = "test-function-url-paging"
+    r = Replay("test_url_config_list_paging", {name: "<function-name:1>"})
+    url_function(client, name)
+    version = client.publish_version(FunctionName=name)
+    r.match("fn_version_result", version)
+    r.match(
+        "create_alias_result",
+        client.create_alias(FunctionName=name, Name="urlalias", FunctionVersion=version["Version"]),
+    )
+    r.match(
+        "list_function_notfound",
+        error(lambda: client.list_function_url_configs(FunctionName="doesnotexist")),
+    )
+    r.match("list_all_empty", client.list_function_url_configs(FunctionName=name))
+    own = client.create_function_url_config(FunctionName=name, AuthType="NONE")
+    r.match("url_config_fn", own)
+    aliased = client.create_function_url_config(
+        FunctionName=f"{name}:urlalias", Qualifier="urlalias", AuthType="NONE"
+    )
+    r.match("url_config_alias", aliased)
+    listed = client.list_function_url_configs(FunctionName=name)
+    listed["FunctionUrlConfigs"].sort(key=lambda c: c["FunctionArn"])
+    r.match("list_all", listed)
+    one = client.list_function_url_configs(FunctionName=name, MaxItems=1)
+    assert len(one["FunctionUrlConfigs"]) == 1 and one["NextMarker"]
+    rest = client.list_function_url_configs(FunctionName=name, Marker=one["NextMarker"])
+    urls = {c["FunctionUrl"] for c in one["FunctionUrlConfigs"] + rest["FunctionUrlConfigs"]}
+    assert urls == {own["FunctionUrl"], aliased["FunctionUrl"]}
+    done(r)
+
+
+def test_url_config_exceptions(client: Any) -> None:
+    name = "test-function-url-errors"
+    r = Replay("test_url_config_exceptions", {name: "<function-name:1>"})
+    url_function(client, name)
+    arn = client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    version = client.publish_version(FunctionName=name)
+    r.match("fn_version_result", version)
+    r.match(
+        "create_alias_result",
+        client.create_alias(FunctionName=name, Name="urlalias", FunctionVersion=version["Version"]),
+    )
+    cases = {
+        "name_doesnotexist": {"FunctionName": "doesnotexist"},
+        "arn_doesnotexist": {"FunctionName": arn.replace(name, "doesnotexist")},
+        "name_doesnotexist_qualifier": {"FunctionName": "doesnotexist", "Qualifier": "1"},
+        "qualifier_version": {"FunctionName": name, "Qualifier": "1"},
+        "qualifier_version_doesnotexist": {"FunctionName": name, "Qualifier": "2"},
+        "qualifier_alias_doesnotexist": {"FunctionName": name, "Qualifier": "v1"},
+        "qualifier_alias_doesnotmatch_arn": {
+            "FunctionName": f"{name}:urlalias-doesnotmatch",
+            "Qualifier": "urlalias",
+        },
+        "qualifier_latest": {"FunctionName": name, "Qualifier": "$LATEST"},
+    }
+    missing = {"config_doesnotexist": {"FunctionName": name}}
+    operations = [
+        ("create_function_url_config", cases, {"AuthType": "NONE"}),
+        ("get_function_url_config", {**cases, **missing}, {}),
+        ("delete_function_url_config", {**cases, **missing}, {}),
+        ("update_function_url_config", {**cases, **missing}, {"AuthType": "AWS_IAM"}),
+    ]
+    # AWS answered this one with an internal failure (LocalStack replaced it): not compared
+    r.skipped.add("delete_function_url_config_qualifier_alias_doesnotmatch_arn")
+    for operation, tests, extra in operations:
+        method = getattr(client, operation)
+        for case, args in tests.items():
+            key = f"{operation}_{case}"
+            answer = error(lambda m=method, a=args, e=extra: m(**a, **e))
+            if key not in r.skipped:
+                r.match(key, answer)
+    done(r)
+
+
+BUCKET = "arn:aws:s3:::test-bucket"
+
+
+def test_permission_exceptions(client: Any) -> None:
+    name = "lambda_func-permission-errors"
+    r = Replay("test_permission_exceptions", {name: "<function-name>"})
+    create(client, name, Handler="handler.handler", Code={"ZipFile": archive(name="handler.py")})
+
+    def add(**args: Any) -> Callable[[], Any]:
+        params = {
+            "FunctionName": name,
+            "Action": "lambda:InvokeFunction",
+            "StatementId": "s3",
+            "Principal": "s3.amazonaws.com",
+            "SourceArn": BUCKET,
+            **args,
+        }
+        return lambda: client.add_permission(**params)
+
+    r.match("add_permission_invalid_statement_id", error(add(StatementId="example.com")))
+    r.match(
+        "add_permission_fn_qualifier_mismatch",
+        error(add(FunctionName=f"{name}:alias-not-42", Qualifier="42")),
+    )
+    r.match(
+        "add_permission_fn_qualifier_latest",
+        error(add(FunctionName=f"{name}:$LATEST", Qualifier="$LATEST")),
+    )
+    r.match(
+        "add_permission_principal_invalid",
+        error(add(StatementId="lambda", Principal="invalid.nonaws.com")),
+    )
+    r.match(
+        "get_policy_fn_doesnotexist", error(lambda: client.get_policy(FunctionName="doesnotexist"))
+    )
+    r.match(
+        "get_policy_fn_version_doesnotexist",
+        error(lambda: client.get_policy(FunctionName=name, Qualifier="77")),
+    )
+    r.match("add_permission_fn_doesnotexist", error(add(FunctionName="doesnotexist")))
+    r.match(
+        "remove_permission_policy_doesnotexist",
+        error(lambda: client.remove_permission(FunctionName=name, StatementId="s3")),
+    )
+    r.match(
+        "add_permission_fn_alias_doesnotexist",
+        error(add(FunctionName=f"{name}:alias-doesnotexist")),
+    )
+    r.match("add_permission_fn_version_doesnotexist", error(add(Qualifier="42")))
+    r.match(
+        "add_permission_fn_qualifier_invalid", error(add(Qualifier="invalid-qualifier-with-?-char"))
+    )
+    r.match(
+        "add_permission_fn_qualifier_valid_doesnotexist",
+        error(add(Qualifier="valid-with-$-but-doesnotexist")),
+    )
+    add()()
+    r.match("add_permission_conflicting_statement_id", error(add()))
+    r.match(
+        "remove_permission_fn_doesnotexist",
+        error(lambda: client.remove_permission(FunctionName="doesnotexist", StatementId="s3")),
+    )
+    r.match(
+        "remove_permission_fn_alias_doesnotexist",
+        error(
+            lambda: client.remove_permission(
+                FunctionName=name, StatementId="s3", Qualifier="alias-doesnotexist"
+            )
+        ),
+    )
+    done(r)
+
+
+def test_add_lambda_permission_aws(client: Any) -> None:
+    name = "lambda_func-add-permission"
+    r = Replay(
+        "test_add_lambda_permission_aws", {name: "<function-name:1>", "test-bucket": "<resource:3>"}
+    )
+    r.skipped.add("create_lambda")  # LocalStack's fixture's own wrapper
+    create(client, name, Handler="handler.handler", Code={"ZipFile": archive(name="handler.py")})
+    r.match(
+        "add_permission",
+        client.add_permission(
+            FunctionName=name,
+            Action="lambda:InvokeFunction",
+            StatementId="s3",
+            Principal="s3.amazonaws.com",
+            SourceArn=BUCKET,
+        ),
+    )
+    r.match("get_policy", client.get_policy(FunctionName=name))
+    done(r)
+
+
+def test_remove_multi_permissions(client: Any) -> None:
+    name = "lambda_func-remove-permissions"
+    r = Replay(
+        "test_remove_multi_permissions", {name: "<resource:1>", "test-bucket": "<resource:2>"}
+    )
+    create(client, name)
+    act = "lambda:InvokeFunction"
+    r.match(
+        "add_permission_1",
+        client.add_permission(
+            FunctionName=name, Action=act, StatementId="s3", Principal="s3.amazonaws.com"
+        ),
+    )
+    r.match(
+        "add_permission_2",
+        client.add_permission(
+            FunctionName=name,
+            Action=act,
+            StatementId="sqs",
+            Principal="sqs.amazonaws.com",
+            SourceArn=BUCKET,
+        ),
+    )
+    r.match("policy_after_2_add", client.get_policy(FunctionName=name))
+    r.match(
+        "remove_permission_exception_nonexisting_sid",
+        error(lambda: client.remove_permission(FunctionName=name, StatementId="non-existent")),
+    )
+    client.remove_permission(FunctionName=name, StatementId="sqs")
+    r.match("policy_after_removal", client.get_policy(FunctionName=name))
+    r.match("policy_after_removal_attempt", client.get_policy(FunctionName=name))
+    client.remove_permission(FunctionName=name, StatementId="s3")
+    r.match("get_policy_exception_removed_all", error(lambda: client.get_policy(FunctionName=name)))
+    done(r)
+
+
+def test_create_multiple_lambda_permissions(client: Any) -> None:
+    name = "test-function-multiple-permissions"
+    r = Replay("test_create_multiple_lambda_permissions", {name: "<resource:1>"})
+    create(client, name)
+    act = "lambda:InvokeFunction"
+    r.match(
+        "add_permission_response_1",
+        client.add_permission(
+            FunctionName=name, Action=act, StatementId="logs", Principal="logs.amazonaws.com"
+        ),
+    )
+    r.match(
+        "add_permission_response_2",
+        client.add_permission(
+            FunctionName=name, Action=act, StatementId="kinesis", Principal="kinesis.amazonaws.com"
+        ),
+    )
+    r.match("policy_after_2_add", client.get_policy(FunctionName=name))
     done(r)

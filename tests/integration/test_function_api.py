@@ -169,3 +169,32 @@ def test_a_created_function_is_there_after_a_restart(tmp_path: Path) -> None:
         assert call(make_lambda_client(again.url))["answer"] == "kept"
     finally:
         again.stop()
+
+
+def test_auto_publish_alias_publishes_at_start_and_after_a_reload(tmp_path: Path) -> None:
+    from lambda_sandbox.hot_reload import reload
+
+    (tmp_path / "src").mkdir()
+    app = tmp_path / "src" / "app.py"
+    app.write_text(HANDLER % "first")
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Published:\n"
+        "    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n"
+        "      Handler: app.handler\n      Runtime: python3.12\n      AutoPublishAlias: live\n"
+    )
+    opts = SandboxOptions(template=tmp_path / "template.yaml", port=0, embedded_aws=False,
+                          project_dir=tmp_path)  # fmt: skip
+    with SandboxThread(opts).start(timeout_s=300) as thread:
+        client = make_lambda_client(thread.url)
+        first = json.load(client.invoke(FunctionName="Published", Qualifier="live")["Payload"])
+        assert (first["answer"], first["version"]) == ("first", "1")
+        app.write_text(HANDLER % "second")
+        thread.call(lambda: reload(thread.sandbox, {app}, lambda _m: None))
+        second = json.load(client.invoke(FunctionName="Published", Qualifier="live")["Payload"])
+        assert (second["answer"], second["version"]) == ("second", "2")
+        alias = client.get_alias(FunctionName="Published", Name="live")
+        assert alias["FunctionVersion"] == "2"
+        assert (
+            json.load(client.invoke(FunctionName="Published", Qualifier="1")["Payload"])["answer"]
+            == "first"
+        )

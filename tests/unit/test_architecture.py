@@ -185,6 +185,7 @@ FACES = {
     ],
     "lambda_sandbox.faces.lambda_versions": ["alias_configuration", "version_routes"],
     "lambda_sandbox.faces.lambda_functions": ["function_routes"],
+    "lambda_sandbox.faces.lambda_urls": ["UrlServer", "url_config_routes"],
     "lambda_sandbox.faces.function_urls": ["PRELUDE_CONTENT_TYPE", "function_url_app"],
     "lambda_sandbox.faces.api_gateway": ["api_gateway_app"],
     "lambda_sandbox.faces.http_events": [

@@ -1,0 +1,101 @@
+"""The Lambda API's function URL configurations: Create, Get, Update, Delete and
+ListFunctionUrlConfigs (the rules: service/url_configs.py). A URL made here is served at once,
+on a port of its own; its FunctionUrl is where (http://127.0.0.1:PORT/)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from lambda_sandbox.exceptions import InvalidParameterValueException, ResourceNotFoundException
+from lambda_sandbox.faces.lambda_api import paginate
+from lambda_sandbox.service import url_configs
+from lambda_sandbox.service.function_state import FunctionState, UrlConfig
+from lambda_sandbox.service.lambda_service import LambdaService
+from lambda_sandbox.service.registry import parse_name
+
+__all__ = ["UrlServer", "url_config_routes"]
+
+
+class UrlServer(Protocol):
+    """What serves function URLs (the Gateway)."""
+
+    async def serve_url(self, function: str, url: UrlConfig) -> str: ...
+
+    async def stop_url(self, function: str, qualifier: str | None) -> None: ...
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(data), content_type="application/json")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.read() or b"{}")
+    except ValueError:
+        raise InvalidParameterValueException("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidParameterValueException("The request body must be a JSON object.")
+    return data
+
+
+def url_config_routes(service: LambdaService, server: UrlServer) -> list[web.RouteDef]:
+    def target(request: web.Request) -> tuple[FunctionState | None, str | None]:
+        name, qualifier = parse_name(
+            request.match_info["name"], request.query.get("Qualifier"), service.aws.region
+        )
+        return service.functions.get(name), qualifier
+
+    async def create(request: web.Request) -> web.Response:
+        latest, qualifier = target(request)
+        body = await _body(request)
+        url = url_configs.create_url_config(latest, qualifier, body)
+        assert latest is not None
+        await server.serve_url(latest.name, url)
+        return _json(
+            url.describe(latest.arn, invoke_mode="InvokeMode" in body, modified=False), 201
+        )
+
+    async def get(request: web.Request) -> web.Response:
+        latest, qualifier = target(request)
+        url = url_configs.url_config_of(latest, qualifier)
+        assert latest is not None
+        return _json(url.describe(latest.arn))
+
+    async def update(request: web.Request) -> web.Response:
+        latest, qualifier = target(request)
+        url = url_configs.url_config_of(latest, qualifier, missing_function=url_configs.NO_FUNCTION)
+        body = await _body(request)
+        url.apply(body)
+        assert latest is not None
+        return _json(url.describe(latest.arn, invoke_mode="InvokeMode" in body))
+
+    async def delete(request: web.Request) -> web.Response:
+        latest, qualifier = target(request)
+        url_configs.url_config_of(latest, qualifier)
+        assert latest is not None
+        del latest.url_configs[qualifier]
+        await server.stop_url(latest.name, qualifier)
+        return web.Response(status=204)
+
+    async def list_configs(request: web.Request) -> web.Response:
+        latest, _ = target(request)
+        if latest is None:
+            raise ResourceNotFoundException(url_configs.NO_FUNCTION)
+        items = [url.describe(latest.arn) for url in latest.url_configs.values()]
+        page, marker = paginate(items, request.query.get("Marker"), request.query.get("MaxItems"))
+        out: dict[str, Any] = {"FunctionUrlConfigs": page}
+        if marker is not None:
+            out["NextMarker"] = marker
+        return _json(out)
+
+    base = "/2021-10-31/functions/{name}"
+    return [
+        web.post(f"{base}/url", create),
+        web.get(f"{base}/url", get),
+        web.put(f"{base}/url", update),
+        web.delete(f"{base}/url", delete),
+        web.get(f"{base}/urls", list_configs),
+    ]

@@ -1,12 +1,15 @@
 """The AWS side functions talk to: an embedded moto server, or an endpoint the user names.
 
-Functions reach it through AWS_ENDPOINT_URL (boto3 honours it), with test credentials.
+Functions reach it through AWS_ENDPOINT_URL (boto3 honours it), with test credentials. The
+embedded server's account is the functions' own (000000000000): a queue's ARN there is the one
+a function's ARN sits beside, as in one AWS account.
 The embedded server is a child process (`python -m moto.server`) on loopback, so its work
 never competes with the sandbox's event loop for the GIL.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -27,9 +30,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedAws:
     """moto's server on 127.0.0.1 (S3 and the other services moto emulates)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int | None = None, account_id: str = "000000000000"
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        self.account_id = account_id  # the functions' account: one account on both sides
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -50,6 +56,7 @@ class EmbeddedAws:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            env={**os.environ, "MOTO_ACCOUNT_ID": self.account_id},
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -26,6 +26,8 @@ with `X-Amz-Function-Error` and a body whose `errorType` is one of `FunctionErro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "BackendError",
     "BuildError",
@@ -113,6 +115,18 @@ class ValidationException(LambdaAPIError):
             f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
             f"constraint: {constraint}"
         )
+
+    @classmethod
+    def many(cls, failed: Sequence[tuple[object, str, str]]) -> ValidationException:
+        """Several failed constraints in one answer, as AWS lists them."""
+        error = cls(*failed[0])
+        if len(failed) > 1:
+            listed = "; ".join(
+                f"Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
+                for value, member, constraint in failed
+            )
+            error.message = f"{len(failed)} validation errors detected: {listed}"
+        return error
 
 
 class UnknownOperationException(LambdaAPIError):

@@ -97,6 +97,9 @@ EMULATED = frozenset(
         "FunctionUrlConfig",
         "Events",
         "Architectures",
+        "EventInvokeConfig",  # SAM's: retries, maximum age, destinations
+        "DeadLetterQueue",  # SAM's
+        "DeadLetterConfig",  # Lambda's
     }
 )
 # the SAM event types the sandbox serves (API Gateway routes); the others are listed
@@ -144,6 +147,32 @@ class FunctionConfig:
     def python_version(self) -> str | None:
         """'3.12' for python3.12; None for a runtime that is not Python."""
         return self.runtime.removeprefix("python") if self.runtime.startswith("python") else None
+
+    @property
+    def dead_letter_arn(self) -> str | None:
+        """The queue or topic failed events go to (DeadLetterConfig, SAM's DeadLetterQueue)."""
+        for key in ("DeadLetterConfig", "DeadLetterQueue"):
+            target = (self.raw.get(key) or {}).get("TargetArn")
+            if isinstance(target, str) and target:
+                return target
+        return None
+
+    @property
+    def event_invoke_config(self) -> dict[str, Any] | None:
+        """SAM's EventInvokeConfig, with destinations as Lambda's API takes them."""
+        value = self.raw.get("EventInvokeConfig")
+        if not isinstance(value, dict):
+            return None
+        out = {k: value[k] for k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")
+               if isinstance(value.get(k), int)}  # fmt: skip
+        destinations = {}
+        for key, target in (value.get("DestinationConfig") or {}).items():
+            arn = (target or {}).get("Destination") if isinstance(target, dict) else None
+            if key in ("OnSuccess", "OnFailure") and isinstance(arn, str):
+                destinations[key] = {"Destination": arn}
+        if destinations:
+            out["DestinationConfig"] = destinations
+        return out
 
     def with_updates(self, **changes: Any) -> FunctionConfig:
         return dataclasses.replace(self, **changes)

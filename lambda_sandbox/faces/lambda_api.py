@@ -26,9 +26,18 @@ from lambda_sandbox.exceptions import (
 from lambda_sandbox.faces.eventstream import invoke_complete, payload_chunk
 from lambda_sandbox.service.function_state import LATEST, FunctionState
 from lambda_sandbox.service.lambda_service import LambdaService
+from lambda_sandbox.service.registry import parse_name
 from lambda_sandbox.types import ResponseStream
 
-__all__ = ["OPERATIONS", "function_configuration", "paginate", "render_error", "routes"]
+__all__ = [
+    "OPERATIONS",
+    "function_configuration",
+    "json_body",
+    "json_response",
+    "paginate",
+    "render_error",
+    "routes",
+]
 
 OPERATIONS = (
     "Invoke",
@@ -48,6 +57,12 @@ OPERATIONS = (
     "AddPermission",
     "GetPolicy",
     "RemovePermission",
+    # faces/lambda_event_configs.py
+    "PutFunctionEventInvokeConfig",
+    "GetFunctionEventInvokeConfig",
+    "UpdateFunctionEventInvokeConfig",
+    "DeleteFunctionEventInvokeConfig",
+    "ListFunctionEventInvokeConfigs",
     # faces/lambda_urls.py
     "CreateFunctionUrlConfig",
     "GetFunctionUrlConfig",
@@ -114,6 +129,8 @@ def function_configuration(
     }
     if cfg.environment or "Environment" in cfg.raw:  # omitted when never given, as AWS does
         out["Environment"] = {"Variables": dict(cfg.environment)}
+    if cfg.dead_letter_arn:
+        out["DeadLetterConfig"] = {"TargetArn": cfg.dead_letter_arn}
     if listing:
         return out
     digest = hashlib.sha256(cfg.runtime.encode()).hexdigest()
@@ -148,9 +165,19 @@ def _shown_arn(state: FunctionState, invoked_arn: str) -> str:
     return state.arn if invoked_arn == state.arn else invoked_arn
 
 
-def _unqualified(name: str, service: LambdaService) -> None:
-    """Operations on the function itself (concurrency): a qualified ARN is not found, with
-    the qualifier in the message (as for Invoke's :$LATEST)."""
+FUNCTIONS_ONLY = (
+    "This operation is permitted on Lambda functions only. Aliases and versions do not support "
+    "this operation. Please specify either a function name or an unqualified function ARN."
+)
+
+
+def _unqualified(name: str, service: LambdaService, *, refuse: bool = False) -> None:
+    """Operations on the function itself (concurrency): a qualified ARN is refused
+    (`refuse`: PutFunctionConcurrency, LocalStack's snapshot
+    test_function_concurrency_exceptions) or not found, with the qualifier in the message (as
+    for Invoke's :$LATEST)."""
+    if refuse and parse_name(name, None, service.aws.region)[1] is not None:
+        raise InvalidParameterValueException(FUNCTIONS_ONLY)
     state, arn = service.registry.resolve(name, None, invoke=True)
     if arn != state.arn:
         raise ResourceNotFoundException(f"Function not found: {arn}")
@@ -167,11 +194,11 @@ def paginate(
     return page, (str(end) if end < len(items) else None)
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
+def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, text=json.dumps(data), content_type="application/json")
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     try:
         data = json.loads(raw or b"{}")
@@ -261,7 +288,8 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
 
     async def list_functions(request: web.Request) -> web.Response:
         states = sorted(service.functions.values(), key=lambda f: f.name)
-        if request.query.get("FunctionVersion") == "ALL":
+        every = request.query.get("FunctionVersion") == "ALL"  # then $LATEST is qualified too
+        if every:
             states = [v for f in states for v in f.all_versions()]
         elif request.query.get("FunctionVersion") not in (None, ""):
             raise ValidationException(
@@ -269,7 +297,7 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
                 "Member must satisfy enum value set: [ALL]",
             )  # fmt: skip
         page, marker = paginate(
-            [function_configuration(f, listing=f.version != LATEST) for f in states],
+            [function_configuration(f, listing=every or f.version != LATEST) for f in states],
             request.query.get("Marker"), request.query.get("MaxItems"),
         )  # fmt: skip
         for item in page:
@@ -280,7 +308,7 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
         body: dict[str, Any] = {"Functions": page}
         if marker is not None:
             body["NextMarker"] = marker
-        return _json(body)
+        return json_response(body)
 
     def _qualified(request: web.Request) -> tuple[FunctionState, str]:
         return service.registry.resolve(request.match_info["name"], request.query.get("Qualifier"))
@@ -293,23 +321,23 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
         }
         if state.reserved is not None:
             body["Concurrency"] = {"ReservedConcurrentExecutions": state.reserved}
-        return _json(body)
+        return json_response(body)
 
     async def get_configuration(request: web.Request) -> web.Response:
         state, arn = _qualified(request)
-        return _json(function_configuration(state, _shown_arn(state, arn)))
+        return json_response(function_configuration(state, _shown_arn(state, arn)))
 
     async def update_configuration(request: web.Request) -> web.Response:
-        props = await _json_body(request)
+        props = await json_body(request)
         try:
             state = await service.update_configuration(request.match_info["name"], props)
         except ConfigError as exc:
             raise InvalidParameterValueException(str(exc)) from exc
-        return _json(function_configuration(state))
+        return json_response(function_configuration(state))
 
     async def put_concurrency(request: web.Request) -> web.Response:
-        _unqualified(request.match_info["name"], service)
-        body = await _json_body(request)
+        _unqualified(request.match_info["name"], service, refuse=True)
+        body = await json_body(request)
         value = body.get("ReservedConcurrentExecutions")
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidParameterValueException(
@@ -317,13 +345,13 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
                 "to satisfy constraint: Member must have value greater than or equal to 0"
             )
         service.put_concurrency(request.match_info["name"], value)
-        return _json({"ReservedConcurrentExecutions": value})
+        return json_response({"ReservedConcurrentExecutions": value})
 
     async def get_concurrency(request: web.Request) -> web.Response:
         state = service.get(request.match_info["name"])
         if state.reserved is None:
-            return _json({})
-        return _json({"ReservedConcurrentExecutions": state.reserved})
+            return json_response({})
+        return json_response({"ReservedConcurrentExecutions": state.reserved})
 
     async def delete_concurrency(request: web.Request) -> web.Response:
         service.put_concurrency(request.match_info["name"], None)

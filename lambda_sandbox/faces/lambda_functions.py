@@ -7,41 +7,26 @@ templates, and is kept in the project's state folder for the next `sandbox up`."
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from aiohttp import web
 
-from lambda_sandbox.exceptions import InvalidParameterValueException
-from lambda_sandbox.faces.lambda_api import function_configuration
+from lambda_sandbox.faces.lambda_api import function_configuration, json_body, json_response
 from lambda_sandbox.service import permissions
 from lambda_sandbox.service.lambda_service import LambdaService
 
 __all__ = ["function_routes"]
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=json.dumps(data), content_type="application/json")
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await request.read() or b"{}")
-    except ValueError:
-        raise InvalidParameterValueException("The request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise InvalidParameterValueException("The request body must be a JSON object.")
-    return data
-
-
 def function_routes(service: LambdaService) -> list[web.RouteDef]:
     async def create(request: web.Request) -> web.Response:
-        state = await service.create_function(await _body(request))
+        state = await service.create_function(await json_body(request))
         # with Publish, the answer is version 1's, under the function's unqualified ARN
-        return _json(function_configuration(state, state.arn), 201)
+        return json_response(function_configuration(state, state.arn), 201)
 
     async def update_code(request: web.Request) -> web.Response:
-        state = await service.update_function_code(request.match_info["name"], await _body(request))
-        return _json(function_configuration(state))
+        body = await json_body(request)
+        state = await service.update_function_code(request.match_info["name"], body)
+        return json_response(function_configuration(state))
 
     async def delete(request: web.Request) -> web.Response:
         await service.delete_function(request.match_info["name"], request.query.get("Qualifier"))
@@ -50,7 +35,7 @@ def function_routes(service: LambdaService) -> list[web.RouteDef]:
     async def account_settings(request: web.Request) -> web.Response:
         limits = service.limits
         functions = list(service.functions.values())
-        return _json(
+        return json_response(
             {
                 "AccountLimit": {
                     "TotalCodeSize": 80530636800,
@@ -68,14 +53,14 @@ def function_routes(service: LambdaService) -> list[web.RouteDef]:
         )
 
     async def add_permission(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         if "Qualifier" in request.query:
             body["Qualifier"] = request.query["Qualifier"]
         statement = permissions.add_permission(service.registry, request.match_info["name"], body)
-        return _json({"Statement": json.dumps(statement, separators=(",", ":"))}, 201)
+        return json_response({"Statement": json.dumps(statement, separators=(",", ":"))}, 201)
 
     async def get_policy(request: web.Request) -> web.Response:
-        return _json(
+        return json_response(
             permissions.get_policy(
                 service.registry, request.match_info["name"], request.query.get("Qualifier")
             )

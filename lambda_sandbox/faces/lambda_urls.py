@@ -4,13 +4,12 @@ on a port of its own; its FunctionUrl is where (http://127.0.0.1:PORT/)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from lambda_sandbox.exceptions import InvalidParameterValueException, ResourceNotFoundException
-from lambda_sandbox.faces.lambda_api import paginate
+from lambda_sandbox.exceptions import ResourceNotFoundException
+from lambda_sandbox.faces.lambda_api import json_body, json_response, paginate
 from lambda_sandbox.service import url_configs
 from lambda_sandbox.service.function_state import FunctionState, UrlConfig
 from lambda_sandbox.service.lambda_service import LambdaService
@@ -27,20 +26,6 @@ class UrlServer(Protocol):
     async def stop_url(self, function: str, qualifier: str | None) -> None: ...
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=json.dumps(data), content_type="application/json")
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await request.read() or b"{}")
-    except ValueError:
-        raise InvalidParameterValueException("The request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise InvalidParameterValueException("The request body must be a JSON object.")
-    return data
-
-
 def url_config_routes(service: LambdaService, server: UrlServer) -> list[web.RouteDef]:
     def target(request: web.Request) -> tuple[FunctionState | None, str | None]:
         name, qualifier = parse_name(
@@ -50,11 +35,11 @@ def url_config_routes(service: LambdaService, server: UrlServer) -> list[web.Rou
 
     async def create(request: web.Request) -> web.Response:
         latest, qualifier = target(request)
-        body = await _body(request)
+        body = await json_body(request)
         url = url_configs.create_url_config(latest, qualifier, body)
         assert latest is not None
         await server.serve_url(latest.name, url)
-        return _json(
+        return json_response(
             url.describe(latest.arn, invoke_mode="InvokeMode" in body, modified=False), 201
         )
 
@@ -62,15 +47,15 @@ def url_config_routes(service: LambdaService, server: UrlServer) -> list[web.Rou
         latest, qualifier = target(request)
         url = url_configs.url_config_of(latest, qualifier)
         assert latest is not None
-        return _json(url.describe(latest.arn))
+        return json_response(url.describe(latest.arn))
 
     async def update(request: web.Request) -> web.Response:
         latest, qualifier = target(request)
         url = url_configs.url_config_of(latest, qualifier, missing_function=url_configs.NO_FUNCTION)
-        body = await _body(request)
+        body = await json_body(request)
         url.apply(body)
         assert latest is not None
-        return _json(url.describe(latest.arn, invoke_mode="InvokeMode" in body))
+        return json_response(url.describe(latest.arn, invoke_mode="InvokeMode" in body))
 
     async def delete(request: web.Request) -> web.Response:
         latest, qualifier = target(request)
@@ -89,7 +74,7 @@ def url_config_routes(service: LambdaService, server: UrlServer) -> list[web.Rou
         out: dict[str, Any] = {"FunctionUrlConfigs": page}
         if marker is not None:
             out["NextMarker"] = marker
-        return _json(out)
+        return json_response(out)
 
     base = "/2021-10-31/functions/{name}"
     return [

@@ -3,13 +3,17 @@ GetAlias, UpdateAlias, DeleteAlias, ListAliases (the rules are the service's: ve
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
-from lambda_sandbox.exceptions import InvalidParameterValueException, ResourceNotFoundException
-from lambda_sandbox.faces.lambda_api import function_configuration, paginate
+from lambda_sandbox.exceptions import ResourceNotFoundException
+from lambda_sandbox.faces.lambda_api import (
+    function_configuration,
+    json_body,
+    json_response,
+    paginate,
+)
 from lambda_sandbox.service import versions
 from lambda_sandbox.service.function_state import Alias
 from lambda_sandbox.service.lambda_service import LambdaService
@@ -30,30 +34,16 @@ def alias_configuration(arn: str, alias: Alias) -> dict[str, Any]:
     return out
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=json.dumps(data), content_type="application/json")
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await request.read() or b"{}")
-    except ValueError:
-        raise InvalidParameterValueException("The request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise InvalidParameterValueException("The request body must be a JSON object.")
-    return data
-
-
 def version_routes(service: LambdaService) -> list[web.RouteDef]:
     async def publish(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         version = service.publish_version(
             request.match_info["name"],
             body.get("Description"),
             body.get("CodeSha256"),
             body.get("RevisionId"),
         )
-        return _json(function_configuration(version), 201)
+        return json_response(function_configuration(version), 201)
 
     async def list_versions(request: web.Request) -> web.Response:
         latest = service.get(request.match_info["name"])
@@ -62,10 +52,10 @@ def version_routes(service: LambdaService) -> list[web.RouteDef]:
         out: dict[str, Any] = {"Versions": page}
         if marker is not None:
             out["NextMarker"] = marker
-        return _json(out)
+        return json_response(out)
 
     async def create_alias(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         try:
             latest = service.get(request.match_info["name"])
         except ResourceNotFoundException as exc:  # AWS names the version it was asked for
@@ -79,16 +69,16 @@ def version_routes(service: LambdaService) -> list[web.RouteDef]:
             str(body.get("Description", "")),
             body.get("RoutingConfig"),
         )
-        return _json(alias_configuration(latest.arn, alias), 201)
+        return json_response(alias_configuration(latest.arn, alias), 201)
 
     async def get_alias(request: web.Request) -> web.Response:
         latest = service.get(request.match_info["name"])
         alias = versions.get_alias(latest, request.match_info["alias"])
-        return _json(alias_configuration(latest.arn, alias))
+        return json_response(alias_configuration(latest.arn, alias))
 
     async def update_alias(request: web.Request) -> web.Response:
         latest = service.get(request.match_info["name"])
-        body = await _body(request)
+        body = await json_body(request)
         alias = versions.update_alias(
             latest,
             request.match_info["alias"],
@@ -97,7 +87,7 @@ def version_routes(service: LambdaService) -> list[web.RouteDef]:
             body.get("RoutingConfig"),
             body.get("RevisionId"),
         )
-        return _json(alias_configuration(latest.arn, alias))
+        return json_response(alias_configuration(latest.arn, alias))
 
     async def delete_alias(request: web.Request) -> web.Response:
         versions.delete_alias(service.get(request.match_info["name"]), request.match_info["alias"])
@@ -115,7 +105,7 @@ def version_routes(service: LambdaService) -> list[web.RouteDef]:
         out: dict[str, Any] = {"Aliases": page}
         if marker is not None:
             out["NextMarker"] = marker
-        return _json(out)
+        return json_response(out)
 
     base = "/2015-03-31/functions/{name}"
     return [

@@ -3,30 +3,48 @@
 An accepted event (202) is run as soon as a concurrency slot is free. A throttled event goes
 back to the queue and is tried again with a backoff that grows from 1 s to 5 min; a function
 error is retried twice, after 1 and then 2 minutes; an event older than the maximum event age
-(6 h), or out of retries, is dropped, counted (AsyncEventsDropped) and logged. An event for a
-function whose reserved concurrency is 0 fails at once (ZeroReservedConcurrency): it could
-never run, and Lambda does not retry it. The numbers are
+(6 h), or out of retries, is dropped, counted (AsyncEventsDropped) and logged. The function's
+event invoke configuration (event_invoke_configs.py) can lower both (MaximumRetryAttempts
+0-2, MaximumEventAgeInSeconds 60-21600) and names where the outcome goes (destinations.py).
+An event for a function whose reserved concurrency is 0 fails at once
+(ZeroReservedConcurrency): it could never run, and Lambda does not retry it. The numbers are
 in limits/lambda.toml [async].
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
 from lambda_sandbox.exceptions import TooManyRequestsException
 from lambda_sandbox.limits import Limits
 from lambda_sandbox.log_lines import sandbox_line
 from lambda_sandbox.service.concurrency import Concurrency
+from lambda_sandbox.service.destinations import Destinations, invocation_record
+from lambda_sandbox.service.event_invoke_configs import EventInvokeConfig, config_for
 from lambda_sandbox.service.function_state import FunctionState
 from lambda_sandbox.service.invoke import InvokeOutcome
 
 __all__ = ["EventQueue"]
 
-RunInvoke = Callable[[FunctionState, bytes, str], Awaitable[InvokeOutcome]]
+RunInvoke = Callable[[FunctionState, bytes, str, str], Awaitable[InvokeOutcome]]
+
+
+@dataclass
+class _Event:
+    state: FunctionState
+    payload: bytes
+    request_id: str
+    invoked_arn: str  # as invoked: qualified (:$LATEST, :1, :alias), as Lambda records it
+    settings: EventInvokeConfig | None
+    received: float = field(default_factory=time.monotonic)
+    attempts: int = 0
+    last: InvokeOutcome | None = None
 
 
 class EventQueue:
@@ -39,10 +57,12 @@ class EventQueue:
         *,
         retry_delays_s: tuple[float, ...] | None = None,
         max_event_age_s: float | None = None,
+        destinations: Destinations | None = None,
     ) -> None:
         self.concurrency = concurrency
         self._run = run
         self._spawn = spawn
+        self.destinations = destinations
         self.retry_delays_s = (
             retry_delays_s
             if retry_delays_s is not None
@@ -57,24 +77,41 @@ class EventQueue:
         self.backoff_max_s = float(limits.q("async", "throttle_backoff_max_s"))
         self.closed = False
 
-    def submit(self, state: FunctionState, payload: bytes) -> str:
-        """Accept an event; returns its request id (the 202's x-amzn-RequestId)."""
+    def submit(self, state: FunctionState, payload: bytes, invoked_arn: str | None = None) -> str:
+        """Accept an event; returns its request id (the 202's x-amzn-RequestId).
+        `invoked_arn`: the ARN it was invoked with (unqualified: $LATEST)."""
         request_id = str(uuid.uuid4())
         state.stats.async_events_received += 1
-        self._spawn(self._deliver(state, payload, request_id))
+        arn = invoked_arn or state.qualified_arn
+        if arn.count(":") == 6:
+            arn += ":$LATEST"
+        settings = config_for(state, arn.rsplit(":", 1)[1])
+        self._spawn(self._deliver(_Event(state, payload, request_id, arn, settings)))
         return request_id
 
-    async def _deliver(self, state: FunctionState, payload: bytes, request_id: str) -> None:
-        received = time.monotonic()
-        attempts, throttle_wait = 0, self.backoff_initial_s
+    def _limits(self, event: _Event) -> tuple[int, float]:
+        """(retries, maximum age): the event invoke configuration's, else Lambda's."""
+        settings = event.settings
+        retries = len(self.retry_delays_s)
+        if settings is not None and settings.maximum_retry_attempts is not None:
+            retries = settings.maximum_retry_attempts
+        age = self.max_event_age_s
+        if settings is not None and settings.maximum_event_age_s is not None:
+            age = float(settings.maximum_event_age_s)
+        return retries, age
+
+    async def _deliver(self, event: _Event) -> None:
+        state = event.state
+        retries, max_age = self._limits(event)
+        throttle_wait = self.backoff_initial_s
         while not self.closed:
-            if time.monotonic() - received > self.max_event_age_s:
-                self._drop(state, request_id, "the maximum event age passed")
+            if time.monotonic() - event.received > max_age:
+                await self._fail(event, "EventAgeExceeded", "the maximum event age passed")
                 return
             if state.reserved == 0:  # no retry can succeed: Lambda fails the event at once
                 # (condition ZeroReservedConcurrency, approximateInvokeCount 0: LocalStack's
                 # snapshot test_reserved_concurrency, recorded against AWS)
-                self._drop(state, request_id, "ZeroReservedConcurrency")
+                await self._fail(event, "ZeroReservedConcurrency", "ZeroReservedConcurrency")
                 return
             try:
                 self.concurrency.acquire(state)
@@ -83,18 +120,46 @@ class EventQueue:
                 throttle_wait = min(throttle_wait * 2, self.backoff_max_s)
                 continue
             try:
-                outcome = await self._run(state, payload, request_id)
+                event.last = await self._run(
+                    state, event.payload, event.request_id, event.invoked_arn
+                )
             finally:
                 self.concurrency.release(state)
-            if outcome.function_error is None:
+            event.attempts += 1
+            if event.last.function_error is None:
+                await self._outcome(event, "Success")
                 return
-            if attempts >= len(self.retry_delays_s):
-                self._drop(state, request_id, f"{attempts + 1} attempts failed")
+            if event.attempts > retries:
+                await self._fail(event, "RetriesExhausted", f"{event.attempts} attempts failed")
                 return
-            await asyncio.sleep(self.retry_delays_s[attempts])
-            attempts += 1
+            delays = self.retry_delays_s or (0.0,)
+            await asyncio.sleep(delays[min(event.attempts - 1, len(delays) - 1)])
 
-    @staticmethod
-    def _drop(state: FunctionState, request_id: str, why: str) -> None:
-        state.stats.async_events_dropped += 1
-        state.log.write([sandbox_line(request_id, f"async event dropped: {why}")])
+    async def _fail(self, event: _Event, condition: str, why: str) -> None:
+        event.state.stats.async_events_dropped += 1
+        event.state.log.write([sandbox_line(event.request_id, f"async event dropped: {why}")])
+        await self._outcome(event, condition)
+        target = event.state.function.config.dead_letter_arn
+        if target and self.destinations is not None:
+            error = ""
+            if event.last is not None and event.last.payload:
+                try:
+                    error = str(json.loads(event.last.payload).get("errorMessage", ""))
+                except (ValueError, AttributeError):
+                    error = ""
+            await self.destinations.dead_letter(
+                event.state, str(target), event.request_id, event.payload, error
+            )
+
+    async def _outcome(self, event: _Event, condition: str) -> None:
+        settings = event.settings
+        if settings is None or self.destinations is None:
+            return
+        target = settings.on_success if condition == "Success" else settings.on_failure
+        if not target.get("Destination"):
+            return
+        record = invocation_record(
+            event.request_id, event.invoked_arn, condition, event.attempts, event.payload,
+            event.last,
+        )  # fmt: skip
+        await self.destinations.send(event.state, target["Destination"], record)

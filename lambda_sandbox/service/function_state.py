@@ -22,7 +22,15 @@ from lambda_sandbox.service.logs import LogStream
 from lambda_sandbox.service.metrics import FunctionMetrics
 from lambda_sandbox.types import Filesystem
 
-__all__ = ["LATEST", "Alias", "FunctionState", "Slots", "UrlConfig", "new_revision"]
+__all__ = [
+    "LATEST",
+    "Alias",
+    "EventInvokeConfig",
+    "FunctionState",
+    "Slots",
+    "UrlConfig",
+    "new_revision",
+]
 
 LATEST = "$LATEST"
 
@@ -108,6 +116,47 @@ class UrlConfig:
 
 
 @dataclass(eq=False)
+class EventInvokeConfig:
+    qualifier: str  # $LATEST, a version number or an alias
+    maximum_retry_attempts: int | None = None
+    maximum_event_age_s: int | None = None
+    on_success: dict[str, str] = field(default_factory=dict)  # {"Destination": arn} or {}
+    on_failure: dict[str, str] = field(default_factory=dict)
+    modified: float = field(default_factory=time.time)
+
+    def describe(self, arn: str) -> dict[str, Any]:
+        """As the API answers it: LastModified is a timestamp (epoch seconds on the wire);
+        the two settings only when set."""
+        out: dict[str, Any] = {
+            "DestinationConfig": {"OnFailure": self.on_failure, "OnSuccess": self.on_success},
+            "FunctionArn": f"{arn}:{self.qualifier}",
+            "LastModified": self.modified,
+        }
+        if self.maximum_event_age_s is not None:
+            out["MaximumEventAgeInSeconds"] = self.maximum_event_age_s
+        if self.maximum_retry_attempts is not None:
+            out["MaximumRetryAttempts"] = self.maximum_retry_attempts
+        return out
+
+    def apply(self, body: dict[str, Any]) -> None:
+        if "MaximumRetryAttempts" in body:
+            self.maximum_retry_attempts = int(body["MaximumRetryAttempts"])
+        if "MaximumEventAgeInSeconds" in body:
+            self.maximum_event_age_s = int(body["MaximumEventAgeInSeconds"])
+        destinations = body.get("DestinationConfig") or {}
+        if "OnSuccess" in destinations:
+            self.on_success = _destination(destinations["OnSuccess"])
+        if "OnFailure" in destinations:
+            self.on_failure = _destination(destinations["OnFailure"])
+        self.modified = time.time()
+
+
+def _destination(value: Any) -> dict[str, str]:
+    arn = (value or {}).get("Destination")
+    return {"Destination": str(arn)} if arn else {}
+
+
+@dataclass(eq=False)
 class FunctionState:
     config: FunctionConfig
     bundle_dir: Path
@@ -131,6 +180,8 @@ class FunctionState:
     versions: dict[str, FunctionState] = field(default_factory=dict)  # on $LATEST, by number
     aliases: dict[str, Alias] = field(default_factory=dict)  # on $LATEST
     url_configs: dict[str | None, UrlConfig] = field(default_factory=dict)  # alias (or None)
+    # asynchronous invocation settings by qualifier ($LATEST, a version, an alias)
+    event_configs: dict[str, EventInvokeConfig] = field(default_factory=dict)
     # resource policies by qualifier: {"statements": [...], "revision": RevisionId}
     policies: dict[str | None, dict[str, Any]] = field(default_factory=dict)
     last_version: int = 0  # on $LATEST: the highest number ever published

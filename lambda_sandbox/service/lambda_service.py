@@ -6,6 +6,7 @@
     cold_start.py         a new environment, the 10 s INIT limit and the suppressed-init retry
     pool.py               warm environments: reuse, keep-alive, reaping
     async_events.py       InvocationType Event: the queue, retries, maximum age, drops
+    event_invoke_configs.py, destinations.py   per-qualifier async settings; where outcomes go
     environment_spec.py   a function's configuration as what a backend starts, and its notes
     logs.py, metrics.py   each function's log stream and counters
 
@@ -15,6 +16,7 @@ The service knows no web framework and no backend: it talks to a `Backend` (envi
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -27,6 +29,7 @@ from lambda_sandbox.environments.base import Backend
 from lambda_sandbox.exceptions import (
     ConfigError,
     InvalidParameterValueException,
+    LambdaAPIError,
     RequestEntityTooLargeException,
     ResourceConflictException,
     SandboxError,
@@ -36,6 +39,7 @@ from lambda_sandbox.service.api_validation import check_parameters
 from lambda_sandbox.service.async_events import EventQueue
 from lambda_sandbox.service.cold_start import ColdStarts
 from lambda_sandbox.service.concurrency import Concurrency
+from lambda_sandbox.service.destinations import Destinations
 from lambda_sandbox.service.environment_spec import EnvironmentSpecs
 from lambda_sandbox.service.environment_variables import AwsSide
 from lambda_sandbox.service.function_lifecycle import (
@@ -69,6 +73,8 @@ from lambda_sandbox.types import EnvironmentSpec, Filesystem, ResponseStream
 
 __all__ = ["UPDATABLE_CONFIGURATION", "InvokeOutcome", "LambdaService"]
 
+log = logging.getLogger(__name__)
+
 # UpdateFunctionConfiguration's properties the sandbox applies to a running function
 UPDATABLE_CONFIGURATION = frozenset(
     {
@@ -79,6 +85,7 @@ UPDATABLE_CONFIGURATION = frozenset(
         "Handler",
         "Runtime",
         "Description",
+        "DeadLetterConfig",
     }
 )
 
@@ -133,12 +140,15 @@ class LambdaService:
         self.events = EventQueue(
             lim,
             self.concurrency,
-            lambda state, payload, rid: self.lifecycle.run(
-                state, payload, rid, None, None, invoked_arn=state.qualified_arn
+            lambda state, payload, rid, arn: self.lifecycle.run(
+                state, payload, rid, None, None, invoked_arn=arn
             ),
             self._spawn,
             retry_delays_s=async_retry_delays_s,
             max_event_age_s=max_event_age_s,
+            destinations=Destinations(
+                self.aws, lambda arn, body: self._spawn(self._invoke_destination(arn, body))
+            ),
         )
         self._unzipped_limit = lim.q("package", "unzipped_mb") << 20
         self._sync_request_bytes = lim.q("payload", "sync_request_bytes")
@@ -193,6 +203,10 @@ class LambdaService:
             )
         self.lifecycle.finish_pending(state)
         fields = validate_update(state.config.source, props, self.limits)
+        dead_letter = (props.get("DeadLetterConfig") or {}).get("TargetArn")
+        if dead_letter is not None:  # {} changes nothing; {"TargetArn": ""} removes the queue
+            raw = {k: v for k, v in state.config.raw.items() if k != "DeadLetterQueue"}
+            fields["raw"] = {**raw, "DeadLetterConfig": {"TargetArn": str(dead_letter)}}
         state.config = state.config.with_updates(**fields)
         state.generation += 1
         state.last_modified = time.time()
@@ -260,6 +274,7 @@ class LambdaService:
                 f"Unable to delete version because the following aliases reference it: {users}"
             )
         del latest.versions[qualifier]
+        latest.event_configs.pop(qualifier, None)
         self._retire(version)
 
     # functions created through the API -----------------------------------------------------
@@ -267,7 +282,9 @@ class LambdaService:
         """CreateFunction: answered at once, Pending; Active when the code is built."""
         if self.code_builder is None:
             raise InvalidParameterValueException("This sandbox cannot build functions.")
-        name, qualifier = parse_name(str(params.get("FunctionName", "")), None, self.aws.region)
+        name, qualifier = parse_name(
+            str(params.get("FunctionName", "")), None, self.aws.region, create=True
+        )
         if qualifier is not None:
             raise InvalidParameterValueException(
                 "Function name can not contain a qualifier when creating a function."
@@ -403,7 +420,9 @@ class LambdaService:
         if invocation_type == "DryRun":
             return InvokeOutcome(request_id=str(uuid.uuid4()), status=204)
         if is_event:
-            return InvokeOutcome(request_id=self.events.submit(state, payload), status=202)
+            return InvokeOutcome(
+                request_id=self.events.submit(state, payload, invoked_arn), status=202
+            )
         self.concurrency.acquire(state)
         try:
             return await self.lifecycle.run(
@@ -412,6 +431,13 @@ class LambdaService:
             )  # fmt: skip
         finally:
             self.concurrency.release(state)
+
+    async def _invoke_destination(self, arn: str, record: bytes) -> None:
+        """An outcome record to a function destination: an asynchronous event of its own."""
+        try:
+            await self.invoke(arn, record, invocation_type="Event")
+        except LambdaAPIError as exc:
+            log.warning("destination %s not delivered: %s", arn, exc)
 
     # background work -----------------------------------------------------------------------
     def _schedule_flush(self) -> None:

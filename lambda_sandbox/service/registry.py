@@ -29,64 +29,89 @@ from lambda_sandbox.exceptions import (
     ValidationException,
 )
 from lambda_sandbox.service.environment_variables import AwsSide
-from lambda_sandbox.service.function_state import LATEST, FunctionState, UrlConfig
+from lambda_sandbox.service.function_state import (
+    LATEST,
+    EventInvokeConfig,
+    FunctionState,
+    UrlConfig,
+)
 from lambda_sandbox.service.logs import LogStream
 from lambda_sandbox.service.versions import PATTERN_CONSTRAINT, pick_version
 from lambda_sandbox.types import Filesystem
 
-__all__ = ["FUNCTION_NAME_PATTERN", "QUALIFIER_PATTERN", "FunctionRegistry", "parse_name"]
+__all__ = [
+    "CREATE_NAME_PATTERN",
+    "FUNCTION_NAME_PATTERN",
+    "QUALIFIER_PATTERN",
+    "FunctionRegistry",
+    "parse_name",
+]
 
 FUNCTION_NAME_PATTERN = (
     r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
     r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
 )
+# CreateFunction's (botocore's FunctionName shape): no dots, no $LATEST.PUBLISHED
+CREATE_NAME_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
+)
 QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
-_REGION = re.compile(r"^(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}$")
+_REGION, _NAME, _QUALIFIER = 3, 11, 13  # the patterns' groups
+CREATE_NAME_MAX = 140  # the whole FunctionName; a plain name: 64
+PLAIN_NAME_MAX = 64
 
 
-def parse_name(value: str, qualifier: str | None, region: str) -> tuple[str, str | None]:
-    """(the function's name, its qualifier) from a FunctionName and a Qualifier parameter."""
-    if not re.fullmatch(FUNCTION_NAME_PATTERN, value):
-        raise ValidationException(value, "functionName", PATTERN_CONSTRAINT + FUNCTION_NAME_PATTERN)
-    if len(value) > 140:
-        raise ValidationException(
-            value, "functionName", "Member must have length less than or equal to 140"
-        )
-    parts = value.split(":")
-    derived: str | None = None
-    if value.startswith("arn:"):  # arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]
-        arn_region = parts[3]
-        if arn_region != region:
-            raise ResourceNotFoundException(
-                f"Functions from '{arn_region}' are not reachable in this region ('{region}')"
-            )
-        name = parts[6]
-        derived = parts[7] if len(parts) > 7 else None
-    elif "function" in parts:  # ACCOUNT:function:NAME[:QUALIFIER] (or REGION:ACCOUNT:...)
-        at = parts.index("function")
-        if at >= 2 and _REGION.match(parts[at - 2]) and parts[at - 2] != region:
-            raise ResourceNotFoundException(
-                f"Functions from '{parts[at - 2]}' are not reachable in this region ('{region}')"
-            )
-        name = parts[at + 1]
-        derived = parts[at + 2] if len(parts) > at + 2 else None
-    else:  # NAME[:QUALIFIER]
-        name = parts[0]
-        derived = parts[1] if len(parts) > 1 else None
+def _constraints(value: str, qualifier: str | None, create: bool) -> list[tuple[str, str, str]]:
+    """Every constraint the parameters fail, as AWS lists them (LocalStack's snapshot
+    test_function_name_and_qualifier_validation, recorded against AWS)."""
+    failed: list[tuple[str, str, str]] = []
     if qualifier is not None:
         if len(qualifier) > 128:
-            raise ValidationException(
-                qualifier, "qualifier", "Member must have length less than or equal to 128"
+            failed.append(
+                (qualifier, "qualifier", "Member must have length less than or equal to 128")
             )
-        if not re.fullmatch(QUALIFIER_PATTERN, qualifier):
-            raise ValidationException(
-                qualifier, "qualifier", PATTERN_CONSTRAINT + QUALIFIER_PATTERN
+        elif not re.fullmatch(QUALIFIER_PATTERN, qualifier):
+            failed.append((qualifier, "qualifier", PATTERN_CONSTRAINT + QUALIFIER_PATTERN))
+    if create and len(value) > CREATE_NAME_MAX:
+        failed.append(
+            (
+                value,
+                "functionName",
+                f"Member must have length less than or equal to {CREATE_NAME_MAX}",
             )
-        if derived is not None and derived != qualifier:
-            raise InvalidParameterValueException(
-                "The derived qualifier from the function name does not match the specified "
-                "qualifier."
-            )
+        )
+    pattern = CREATE_NAME_PATTERN if create else FUNCTION_NAME_PATTERN
+    if not re.fullmatch(pattern, value):
+        failed.append((value, "functionName", PATTERN_CONSTRAINT + pattern))
+    return failed
+
+
+def parse_name(
+    value: str, qualifier: str | None, region: str, *, create: bool = False
+) -> tuple[str, str | None]:
+    """(the function's name, its qualifier) from a FunctionName and a Qualifier parameter
+    (`create`: CreateFunction's, whose own constraints are stricter)."""
+    failed = _constraints(value, qualifier, create)
+    if failed:
+        raise ValidationException.many(failed)
+    match = re.fullmatch(CREATE_NAME_PATTERN if create else FUNCTION_NAME_PATTERN, value)
+    assert match is not None
+    name, derived = match.group(_NAME), match.group(_QUALIFIER)
+    if create and value == name and len(name) > PLAIN_NAME_MAX:
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{value}' at 'functionName' failed to satisfy "
+            f"constraint: Member must have length less than or equal to {PLAIN_NAME_MAX}"
+        )
+    arn_region = (match.group(_REGION) or "").rstrip(":")
+    if arn_region and arn_region != region:
+        raise ResourceNotFoundException(
+            f"Functions from '{arn_region}' are not reachable in this region ('{region}')"
+        )
+    if qualifier is not None and derived is not None and derived != qualifier:
+        raise InvalidParameterValueException(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        )
     return name, derived if derived is not None else qualifier
 
 
@@ -119,6 +144,7 @@ class FunctionRegistry:
             state.stats = old.stats
             state.versions, state.aliases = old.versions, old.aliases
             state.url_configs, state.policies = old.url_configs, old.policies
+            state.event_configs = old.event_configs
             state.last_version, state.created_by_api = old.last_version, old.created_by_api
             for version in state.versions.values():
                 version.latest = state
@@ -127,6 +153,11 @@ class FunctionRegistry:
             url.apply({k: v for k, v in config.function_url.items()
                        if k in ("AuthType", "InvokeMode", "Cors")})  # fmt: skip
             state.url_configs[None] = url
+        settings = config.event_invoke_config
+        if settings is not None and LATEST not in state.event_configs:
+            event_config = EventInvokeConfig(LATEST)  # EventInvokeConfig of the template
+            event_config.apply(settings)
+            state.event_configs[LATEST] = event_config
         self.functions[config.name] = state
         return state
 

@@ -192,6 +192,7 @@ def update_alias(
 
 def delete_alias(latest: FunctionState, name: str) -> None:
     latest.aliases.pop(name, None)  # Lambda answers 204 for an alias that is not there
+    latest.event_configs.pop(name, None)
 
 
 def pick_version(latest: FunctionState, alias: Alias) -> FunctionState:

@@ -5,9 +5,12 @@ ids, names and dates replaced by placeholders. `compare` walks a recorded respon
 sandbox's side by side and requires the same keys, status codes, error codes and messages
 everywhere, modulo what the placeholders stand for:
 
-- `<uuid:N>`, `<code-sha256:N>`: any value, the same value wherever the same N appears and
-  different values for different Ns (within one recording);
-- `<code-size>`, `<location>`, `<resource:N>`, `date`: any value;
+- `<uuid:N>`, `<code-sha256:N>`, `<receipt-handle:N>`, ... (`<kind:N>` but resource): any
+  value, the same value wherever the same N appears and different values for different Ns
+  (within one recording);
+- `<code-size>`, `<location>`, `<sender-id>`, ... (`<kind>`), `<resource:N>`, `date`,
+  `datetime`, `timestamp`: any value (inside a string: `<duration>`, `<memory>`, `<uuid:N>`,
+  `<resource:N>` match any text);
 - names, the account, the region and the partition in strings: the sandbox's, substituted
   before the comparison (`names` maps the sandbox's function names to their placeholders).
 
@@ -16,17 +19,32 @@ HTTP headers are left out (LocalStack's snapshots drop them) but status codes ar
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Replay", "recordings"]
+import pytest
+from botocore.exceptions import ClientError
+
+from lambda_sandbox.pytest_plugin import make_lambda_client
+from lambda_sandbox.runner import SandboxOptions, SandboxThread
+
+__all__ = ["ROLE", "Replay", "archive", "client", "create", "done", "error", "recordings"]
 
 RECORDINGS = Path(__file__).parents[1] / "aws_recordings" / "lambda_api.json"
-_BOUND = re.compile(r"^<(uuid|code-sha256):(\d+)>$")
-_INSIDE = re.compile(r"<(?:resource|uuid|code-sha256|a:len\(\d+\)):?\d*>")
-_ANY = re.compile(r"^(<code-size>|<location>|<resource:\d+>|date|<a:len\(\d+\)>|lambda-url)$")
+_BOUND = re.compile(r"^<(?!resource:)([a-z0-9-]+):(\d+)>$")
+_INSIDE = re.compile(
+    r"<(?:resource|uuid|code-sha256|log-stream-name|duration|memory|a:len\(\d+\)):?\d*>"
+    r"|(?<=\t)date(?=\t)"  # the logging module's time, in the runtime's log lines
+)
+_ANY = re.compile(
+    r"^(<[a-z0-9-]+>|<resource:\d+>|<a:len\(\d+\)>"
+    r"|date|datetime|timestamp|lambda-url|code-sha256|log-result)$"
+)
 
 
 def recordings() -> dict[str, dict[str, Any]]:
@@ -57,6 +75,10 @@ class Replay:
         self.bound: dict[str, Any] = {}
         self.compared: list[str] = []
         self.skipped: set[str] = set()  # recorded answers of fixture wrappers, not of AWS calls
+
+    def name(self, ours: str, placeholder: str) -> None:
+        """A value learned during the test (a request id) that the recording replaced."""
+        self.names = sorted([*self.names, (ours, placeholder)], key=lambda kv: -len(kv[0]))
 
     def _ours(self, value: str) -> str:
         for ours, placeholder in self.names:
@@ -112,3 +134,48 @@ class Replay:
         assert key in self.recorded, f"{self.test} has no recording {key!r}"
         self._compare(self.recorded[key], _strip(response), f"{self.test}:{key}")
         self.compared.append(key)
+
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-test-role"
+ECHO = "def handler(event, context):\n    return event\n"
+
+
+def archive(source: str = ECHO, name: str = "index.py") -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as package:
+        package.writestr(name, source)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    opts = SandboxOptions(
+        configs=[], port=0, embedded_aws=False, project_dir=tmp_path_factory.mktemp("replay")
+    )
+    thread = SandboxThread(opts).start(timeout_s=300)
+    try:
+        yield make_lambda_client(thread.url)
+    finally:
+        thread.stop()
+
+
+def create(client: Any, name: str, **params: Any) -> dict[str, Any]:
+    """CreateFunction, then wait until Active (what LocalStack's create fixtures do)."""
+    params.setdefault("Code", {"ZipFile": archive()})
+    params.setdefault("Handler", "index.handler")
+    params.setdefault("Runtime", "python3.12")
+    response = client.create_function(FunctionName=name, Role=ROLE, **params)
+    client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+    return dict(response)
+
+
+def error(call: Callable[[], Any]) -> dict[str, Any]:
+    with pytest.raises(ClientError) as info:
+        call()
+    return dict(info.value.response)
+
+
+def done(replay: Replay) -> None:
+    """Every answer the recording holds was compared (none left out by mistake)."""
+    missing = [key for key in replay.recorded if key not in replay.compared]
+    assert missing == [] or replay.skipped >= set(missing), f"not compared: {missing}"

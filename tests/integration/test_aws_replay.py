@@ -8,62 +8,17 @@ modulo ids, names and dates (tests/integration/aws_replay.py).
 
 from __future__ import annotations
 
-import io
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from lambda_sandbox.pytest_plugin import make_lambda_client
-from lambda_sandbox.runner import SandboxOptions, SandboxThread
-from tests.integration.aws_replay import Replay
+from tests.integration.aws_replay import ROLE, Replay, archive, client, create, done, error
+
+__all__ = ["client"]  # the module's sandbox (a fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
-ROLE = "arn:aws:iam::000000000000:role/lambda-test-role"
-ECHO = "def handler(event, context):\n    return event\n"
-
-
-def archive(source: str = ECHO, name: str = "index.py") -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as package:
-        package.writestr(name, source)
-    return out.getvalue()
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    opts = SandboxOptions(
-        configs=[], port=0, embedded_aws=False, project_dir=tmp_path_factory.mktemp("replay")
-    )
-    thread = SandboxThread(opts).start(timeout_s=300)
-    try:
-        yield make_lambda_client(thread.url)
-    finally:
-        thread.stop()
-
-
-def create(client: Any, name: str, **params: Any) -> dict[str, Any]:
-    """CreateFunction, then wait until Active (what LocalStack's create fixtures do)."""
-    params.setdefault("Code", {"ZipFile": archive()})
-    params.setdefault("Handler", "index.handler")
-    params.setdefault("Runtime", "python3.12")
-    response = client.create_function(FunctionName=name, Role=ROLE, **params)
-    client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
-    return dict(response)
-
-
-def error(call: Callable[[], Any]) -> dict[str, Any]:
-    with pytest.raises(ClientError) as info:
-        call()
-    return dict(info.value.response)
-
-
-def done(replay: Replay) -> None:
-    """Every answer the recording holds was compared (none left out by mistake)."""
-    missing = [key for key in replay.recorded if key not in replay.compared]
-    assert missing == [] or replay.skipped >= set(missing), f"not compared: {missing}"
 
 
 def updated(client: Any, name: str) -> None:
@@ -417,7 +372,9 @@ def test_publish_version_on_create(client: Any) -> None:
     done(r)
 
 
-@pytest.mark.parametrize("operation", ["get_function", "get_function_configuration"])
+@pytest.mark.parametrize(
+    "operation", ["get_function", "get_function_configuration", "get_function_event_invoke_config"]
+)
 def test_ops_on_nonexisting_version(client: Any, operation: str) -> None:
     name = f"i-exist-{operation.replace('_', '-')}"
     r = Replay(f"test_ops_on_nonexisting_version[{operation}]", {name: "<fn-name>"})
@@ -449,7 +406,14 @@ def test_delete_on_nonexisting_version(client: Any) -> None:
 
 @pytest.mark.parametrize(
     "operation",
-    ["delete_function", "get_function", "get_function_configuration", "get_function_concurrency"],
+    [
+        "delete_function",
+        "get_function",
+        "get_function_configuration",
+        "get_function_concurrency",
+        "get_function_url_config",
+        "get_function_event_invoke_config",
+    ],
 )
 def test_ops_on_nonexisting_fn(client: Any, operation: str) -> None:
     name = "i-dont-exist-anywhere"
@@ -465,6 +429,8 @@ def test_ops_on_nonexisting_fn(client: Any, operation: str) -> None:
         "get_function",
         "get_function_configuration",
         "get_function_concurrency",
+        "get_function_url_config",
+        "get_function_event_invoke_config",
         "delete_function",
         "invoke",
     ],

@@ -179,10 +179,13 @@ FACES = {
     "lambda_sandbox.faces.lambda_api": [
         "OPERATIONS",
         "function_configuration",
+        "json_body",
+        "json_response",
         "paginate",
         "render_error",
         "routes",
     ],
+    "lambda_sandbox.faces.lambda_event_configs": ["event_config_routes"],
     "lambda_sandbox.faces.lambda_versions": ["alias_configuration", "version_routes"],
     "lambda_sandbox.faces.lambda_functions": ["function_routes"],
     "lambda_sandbox.faces.lambda_urls": ["UrlServer", "url_config_routes"],

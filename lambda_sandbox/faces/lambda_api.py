@@ -34,6 +34,7 @@ __all__ = [
     "function_configuration",
     "json_body",
     "json_response",
+    "page_response",
     "paginate",
     "render_error",
     "routes",
@@ -192,6 +193,16 @@ def paginate(
     page = items[start : start + max(1, size)]
     end = start + len(page)
     return page, (str(end) if end < len(items) else None)
+
+
+def page_response(request: web.Request, key: str, items: list[dict[str, Any]]) -> web.Response:
+    """A listing's answer: the page Marker and MaxItems ask for under `key`, and NextMarker
+    when more follow."""
+    page, marker = paginate(items, request.query.get("Marker"), request.query.get("MaxItems"))
+    out: dict[str, Any] = {key: page}
+    if marker is not None:
+        out["NextMarker"] = marker
+    return json_response(out)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -4,11 +4,9 @@ applies them: service/async_events.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from lambda_sandbox.faces.lambda_api import json_body, json_response, paginate
+from lambda_sandbox.faces.lambda_api import json_body, json_response, page_response
 from lambda_sandbox.service import event_invoke_configs as configs
 from lambda_sandbox.service.function_state import FunctionState
 from lambda_sandbox.service.lambda_service import LambdaService
@@ -51,11 +49,7 @@ def event_config_routes(service: LambdaService) -> list[web.RouteDef]:
     async def list_configs(request: web.Request) -> web.Response:
         latest, _, _ = target(request)
         items = configs.list_configs(latest)
-        page, marker = paginate(items, request.query.get("Marker"), request.query.get("MaxItems"))
-        out: dict[str, Any] = {"FunctionEventInvokeConfigs": page}
-        if marker is not None:
-            out["NextMarker"] = marker
-        return json_response(out)
+        return page_response(request, "FunctionEventInvokeConfigs", items)
 
     base = "/2019-09-25/functions/{name}/event-invoke-config"
     return [

@@ -4,12 +4,12 @@ on a port of its own; its FunctionUrl is where (http://127.0.0.1:PORT/)."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
 from lambda_sandbox.exceptions import ResourceNotFoundException
-from lambda_sandbox.faces.lambda_api import json_body, json_response, paginate
+from lambda_sandbox.faces.lambda_api import json_body, json_response, page_response
 from lambda_sandbox.service import url_configs
 from lambda_sandbox.service.function_state import FunctionState, UrlConfig
 from lambda_sandbox.service.lambda_service import LambdaService
@@ -70,11 +70,7 @@ def url_config_routes(service: LambdaService, server: UrlServer) -> list[web.Rou
         if latest is None:
             raise ResourceNotFoundException(url_configs.NO_FUNCTION)
         items = [url.describe(latest.arn) for url in latest.url_configs.values()]
-        page, marker = paginate(items, request.query.get("Marker"), request.query.get("MaxItems"))
-        out: dict[str, Any] = {"FunctionUrlConfigs": page}
-        if marker is not None:
-            out["NextMarker"] = marker
-        return json_response(out)
+        return page_response(request, "FunctionUrlConfigs", items)
 
     base = "/2021-10-31/functions/{name}"
     return [

@@ -12,7 +12,7 @@ from lambda_sandbox.faces.lambda_api import (
     function_configuration,
     json_body,
     json_response,
-    paginate,
+    page_response,
 )
 from lambda_sandbox.service import versions
 from lambda_sandbox.service.function_state import Alias
@@ -48,11 +48,7 @@ def version_routes(service: LambdaService) -> list[web.RouteDef]:
     async def list_versions(request: web.Request) -> web.Response:
         latest = service.get(request.match_info["name"])
         items = [function_configuration(v, listing=True) for v in latest.all_versions()]
-        page, marker = paginate(items, request.query.get("Marker"), request.query.get("MaxItems"))
-        out: dict[str, Any] = {"Versions": page}
-        if marker is not None:
-            out["NextMarker"] = marker
-        return json_response(out)
+        return page_response(request, "Versions", items)
 
     async def create_alias(request: web.Request) -> web.Response:
         body = await json_body(request)
@@ -101,11 +97,7 @@ def version_routes(service: LambdaService) -> list[web.RouteDef]:
             for a in sorted(latest.aliases.values(), key=lambda a: a.name)
             if wanted is None or a.function_version == wanted
         ]
-        page, marker = paginate(items, request.query.get("Marker"), request.query.get("MaxItems"))
-        out: dict[str, Any] = {"Aliases": page}
-        if marker is not None:
-            out["NextMarker"] = marker
-        return json_response(out)
+        return page_response(request, "Aliases", items)
 
     base = "/2015-03-31/functions/{name}"
     return [

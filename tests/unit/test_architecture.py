@@ -181,6 +181,7 @@ FACES = {
         "function_configuration",
         "json_body",
         "json_response",
+        "page_response",
         "paginate",
         "render_error",
         "routes",

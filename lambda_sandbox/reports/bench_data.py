@@ -21,6 +21,7 @@ class Bench:
     tiers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # function -> rows
     not_run: list[dict[str, Any]] = field(default_factory=list)
     fidelity: dict[str, Any] | None = None
+    init_burst: dict[str, Any] | None = None  # test_init_burst: INIT's CPU against the invoke's
     architecture: list[dict[str, Any]] = field(default_factory=list)
     sequential: dict[str, Any] | None = None  # test_invoke_overhead: p50 sandbox vs RIE
     throughput: dict[str, Any] | None = None  # test_invoke_overhead: two clients
@@ -65,6 +66,8 @@ def parse(data: dict[str, Any]) -> Bench:
                 not_run[int(tier["memory_mb"])] = tier
         elif kind == "fidelity":
             bench.fidelity = info
+        elif kind == "init_burst":
+            bench.init_burst = info
         elif kind == "architecture":
             bench.architecture.append(info)
         elif kind == "llm_tier":

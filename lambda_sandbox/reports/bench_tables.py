@@ -447,12 +447,54 @@ def scaling_table(info: dict[str, Any]) -> Table:
     return table
 
 
+INIT_BURST_HEADERS = [
+    "Memory",
+    "Invoke vCPU",
+    "INIT vCPU",
+    "Init Duration",
+    "Init ratio (rule)",
+    "Handler Duration",
+    "Handler ratio (rule)",
+]
+
+
+def init_burst_table(info: dict[str, Any]) -> Table:
+    """Init Duration and the handler's Duration of the same work, per tier against 1,769 MB."""
+    rounds = info.get("rounds", "?")
+    title = f"INIT burst: the same work at INIT and in the handler, fastest of {rounds} cold starts"
+    table = Table(title, INIT_BURST_HEADERS, [])
+    for r in info.get("rows", []):
+        table.rows.append(
+            [
+                f"{r['memory_mb']} MB",
+                _vcpu(r),
+                f"{r['init_vcpus']:.3f}",
+                _num(r["init_ms"], ".1f", " ms"),
+                f"{r['init_ratio']:.2f} ({r['init_expected_ratio']:.2f})",
+                _num(r["duration_ms"], ".1f", " ms"),
+                f"{r['duration_ratio']:.2f} ({r['duration_expected_ratio']:.2f})",
+            ]
+        )
+        table.classes.append("capped" if r.get("capped") else "")
+    table.notes += [
+        f"{info.get('reference', 'The reference')}; {info.get('init_units', '?')} units. "
+        f"On-demand INIT runs with at least {info.get('burst_vcpus', 1):g} vCPU at every tier "
+        "(limits/lambda.toml [init]), an invoke with the tier's share.",
+        f"Ratios against {info.get('anchor_mb', 1769)} MB: the Init ratio's rule is 1.00 (the "
+        "burst), the handler's is the inverse of the share the host gives.",
+    ]
+    return table
+
+
 def build_tables(bench: Bench) -> dict[str, list[Table]]:
     """The report's tables by section."""
     return {
         "summary": [summary_table(bench)] if bench.tiers else [],
         "tiers": [tier_table(fn, rows) for fn, rows in bench.tiers.items()],
-        "fidelity": [fidelity_table(bench.fidelity)] if bench.fidelity else [],
+        "fidelity": [
+            *([fidelity_table(bench.fidelity)] if bench.fidelity else []),
+            *([init_burst_table(bench.init_burst)] if bench.init_burst else []),
+        ],
         "architecture": [architecture_table(a) for a in bench.architecture],
         "overhead": [t for t in [overhead_table(bench)] if t is not None],
         "tokens": [token_table(fn, rows) for fn, rows in bench.tokens.items()],

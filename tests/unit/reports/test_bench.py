@@ -240,3 +240,30 @@ def test_importing_the_report_does_not_import_matplotlib() -> None:
     code = "import sys, lambda_sandbox.reports.bench; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_init_burst_rows_and_table() -> None:
+    """The INIT burst benchmark's rows (from hand-made cold starts) and its report table: Init
+    Duration flat across tiers against the burst's rule, the handler's by the tier's share."""
+    from benchmarks.test_init_burst import init_burst_rows
+
+    runs = {
+        128: [{"init_ms": 640.0, "duration_ms": 7000.0}, {"init_ms": 630.0, "duration_ms": 7100.0}],
+        1769: [{"init_ms": 637.0, "duration_ms": 500.0}, {"init_ms": 700.0, "duration_ms": 495.0}],
+    }  # fmt: skip
+    rows = init_burst_rows(runs)
+    low, anchor = rows
+    assert low["init_ms"] == 630.0 and low["init_expected_ratio"] == 1.0
+    assert round(low["init_ratio"], 3) == round(630 / 637, 3)
+    assert round(low["duration_ratio"], 2) == round(7000 / 495, 2)
+    assert round(low["duration_expected_ratio"], 2) == round(1769 / 128, 2)
+    assert anchor["init_ratio"] == 1.0 and anchor["init_vcpus"] == 1.0
+    data = {"benchmarks": [entry("test_init_burst_against_the_rule",
+            {"kind": "init_burst", "rounds": 2, "anchor_mb": 1769, "init_units": 900,
+             "burst_vcpus": 1.0, "reference": "sha256", "rows": rows})]}  # fmt: skip
+    bench = parse(data)
+    assert bench.init_burst is not None
+    (table,) = build_tables(bench)["fidelity"]
+    assert table.rows[0][:5] == ["128 MB", "0.072", "1.000", "630.0 ms", "0.99 (1.00)"]
+    assert table.rows[0][6] == "14.14 (13.82)"
+    assert "900 units" in table.notes[0]

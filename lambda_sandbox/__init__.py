@@ -10,13 +10,16 @@ checks it):
     service/        The Lambda semantics, once for every backend, one concept per module:
       |             registry, concurrency (throttles), invoke (the lifecycle: payload limits,
       |             deadline, timeout, REPORT), cold_start (the 10 s INIT limit and its retry),
-      |             pool (reuse, keep-alive, reaping), async_events (Event invokes), logs,
-      |             metrics; `lambda_service.LambdaService` composes them.
+      |             pool (reuse, keep-alive, reaping), async_events (Event invokes) and
+      |             event_journal (accepted events on disk until done), logs, metrics;
+      |             `lambda_service.LambdaService` composes them.
     environments/   Backends that start one execution environment with Lambda's limits:
       |             process (a child process in a cgroup, in a mount namespace with Lambda's
-      |             filesystem: launcher, lambda_root), docker (a container of the function's
-      |             image, the real RIE inside), fake (in memory, for tests).
-    runtime_api/    The Lambda Runtime API (2018-06-01) that the real runtime client polls.
+      |             filesystem: launcher, lambda_root; as a uid of its own: identity), docker
+      |             (a container of the function's image, the real RIE inside), fake (in
+      |             memory, for tests).
+    runtime_api/    The Lambda Runtime API (2018-06-01) that the real runtime client polls;
+                    each port answers only its environment's uid (peer).
 
 A POST /2015-03-31/functions/NAME/invocations: the Lambda API face parses it; the service
 checks the payload, takes a concurrency slot (or answers 429), takes a warm environment from
@@ -28,11 +31,13 @@ Beside the layers:
     leaves          types (messages between layers), exceptions (every error, with its AWS
                     code), limits (Lambda's quotas from data/limits/*.toml), cost (billing),
                     log_lines (START/END/REPORT written and parsed), paths (package data,
-                    cache, state), config/ (function.yaml, SAM templates), docker_engine
+                    cache, state), sessions (session ids, and what a crashed one left),
+                    config/ (function.yaml, SAM templates), docker_engine
     build/          bundles and layers as `sam build` makes them, runtimes (/var/lang and
                     /var/runtime), Lambda-platform wheels, model artifacts, function images,
                     the offline base images, the Web Adapter stand-in, the RIE binary, pip
     runner.py       the composition root: bundles + AWS side + backend + service + gateway
+    doctor.py       what this machine enforces, and crashed sandboxes' leftovers
     client.py       the one client-side helper: invoke with a log tail, read the REPORT
     tools/          over a running sandbox or AWS: tune, fit, load, promote, demo, ec2_comparison
     reports/        tables (Markdown, HTML, rich) and charts shared by every tool; the bench report

@@ -17,6 +17,7 @@ import time
 import urllib.request
 
 from lambda_sandbox.exceptions import BackendError, ConfigError
+from lambda_sandbox.sessions import SESSION_VARIABLE
 
 __all__ = ["EmbeddedAws", "free_port"]
 
@@ -31,8 +32,13 @@ class EmbeddedAws:
     """moto's server on 127.0.0.1 (S3 and the other services moto emulates)."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int | None = None, account_id: str = "000000000000"
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        account_id: str = "000000000000",
+        session: str | None = None,
     ) -> None:
+        self.session = session  # marks the process: reaped after a crash (sessions.py)
         self.host = host
         self.port = port or free_port(host)
         self.account_id = account_id  # the functions' account: one account on both sides
@@ -56,7 +62,11 @@ class EmbeddedAws:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ, "MOTO_ACCOUNT_ID": self.account_id},
+            env={
+                **os.environ,
+                "MOTO_ACCOUNT_ID": self.account_id,
+                **({SESSION_VARIABLE: self.session} if self.session else {}),
+            },
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AccessDeniedException",
     "BackendError",
     "BuildError",
     "ConfigError",
@@ -133,6 +134,15 @@ class UnknownOperationException(LambdaAPIError):
     status = 404
     error_type = "UnknownOperationException"
     kind = "User"
+
+
+class AccessDeniedException(LambdaAPIError):
+    """What AWS answers a caller that may not do what it asked (IAM's 403)."""
+
+    status = 403
+    error_type = "AccessDeniedException"
+    kind = "User"
+    message_key = "Message"
 
 
 class PreconditionFailedException(LambdaAPIError):

@@ -79,6 +79,11 @@ def project_logs_dir(project_dir: Path) -> Path:
     return project_dir / PROJECT_DIR_NAME / "logs"
 
 
+def project_events_dir(project_dir: Path) -> Path:
+    """Accepted async events not yet finished, kept for the next start (event_journal.py)."""
+    return project_dir / PROJECT_DIR_NAME / "events"
+
+
 def project_functions_dir(project_dir: Path) -> Path:
     """Functions created through the API (CreateFunction), kept for the next start."""
     return project_dir / PROJECT_DIR_NAME / "functions"

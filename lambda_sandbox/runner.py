@@ -7,8 +7,6 @@ available) in a background thread, for synchronous callers: the CLI, the pytest 
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
@@ -34,21 +32,19 @@ from lambda_sandbox.limits import Limits, load_limits
 from lambda_sandbox.paths import (
     default_state_dir,
     project_build_dir,
+    project_events_dir,
     project_functions_dir,
     project_logs_dir,
 )
 from lambda_sandbox.service.environment_variables import AwsSide
 from lambda_sandbox.service.function_lifecycle import config_from_parameters
 from lambda_sandbox.service.lambda_service import LambdaService
+from lambda_sandbox.sessions import new_session_id, reap_processes, session_alive
 from lambda_sandbox.types import Filesystem, Progress
 
 __all__ = ["Sandbox", "SandboxOptions", "SandboxThread", "default_state_dir", "new_session_id"]
 
 T = TypeVar("T")
-
-
-def new_session_id() -> str:
-    return f"s{os.getpid()}-{secrets.token_hex(3)}"
 
 
 @dataclass
@@ -166,6 +162,8 @@ class Sandbox:
         say = progress or (lambda _m: None)
         opts = self.options
         limits = load_limits()
+        for pid, session in await asyncio.to_thread(reap_processes):
+            say(f"stopped process {pid}, left behind by a sandbox that crashed ({session})")
         configs = self._servable(self.read_configs(), say)
         for config in configs:
             if not config.is_image:  # an image function is built by the docker backend
@@ -218,7 +216,7 @@ class Sandbox:
         endpoint = opts.aws_endpoint
         if endpoint is None and opts.embedded_aws:
             say("starting the embedded AWS side (moto server)")
-            self.aws = EmbeddedAws(aws_host, opts.aws_port or None)
+            self.aws = EmbeddedAws(aws_host, opts.aws_port or None, session=self.session)
             await asyncio.to_thread(self.aws.start)
             endpoint = self.aws.endpoint_url
         if endpoint is not None:
@@ -242,6 +240,8 @@ class Sandbox:
             code_builder=self._build_api_function,
             functions_store=project_functions_dir(opts.project_dir),
             fetch_s3=(lambda b, k, v=None: _s3_object(endpoint, b, k, v)) if endpoint else None,
+            events_dir=project_events_dir(opts.project_dir),
+            session=self.session,
         )
         for config in configs:
             self.service.register(
@@ -251,8 +251,15 @@ class Sandbox:
                 self.not_emulated[config.name] = config.not_emulated
             self.service.auto_publish(config.name)
         await self._restore_api_functions(say)
+        resumed, kept = self.service.resume_events(session_alive)
+        if resumed:
+            say(f"{resumed} async events an earlier run accepted and did not finish: resumed")
+        for name, count in kept.items():
+            say(f"{count} queued async events for {name}, which is not served now: kept")
         self.gateway = Gateway(self.service, opts.host, opts.port, opts.api_port)
         await self.gateway.start()
+        if opts.backend == "process":  # containers reach the host at another address
+            self.service.specs.lambda_endpoint_url = f"http://127.0.0.1:{self.gateway.port}"
 
     async def _build_api_function(self, config: FunctionConfig) -> tuple[Path, Filesystem]:
         """The service's CodeBuilder: an uploaded zip as a bundle (and, on the docker
@@ -285,11 +292,15 @@ class Sandbox:
             self.service.register(config, bundle_dir, filesystem).created_by_api = True
 
     async def stop(self) -> None:
+        # new requests get a 503 while the service stops; those in flight are answered (an
+        # environment killed under an invoke answers it with its exit), then the ports close
         if self.gateway is not None:
-            await self.gateway.stop()
+            self.gateway.draining = True
         if self.service is not None:
             await self.service.close()
-        elif self._backend is not None:  # start() failed before the service owned it
+        if self.gateway is not None:
+            await self.gateway.stop()
+        if self.service is None and self._backend is not None:  # start() failed early
             await self._backend.close()
         if self.aws is not None:
             await asyncio.to_thread(self.aws.stop)

@@ -195,6 +195,8 @@ class InvocationResult:
     # INIT that ran inside this invoke, in ms: backends whose runtime starts lazily (the RIE)
     # report it here, and the service reports it as INIT, not as the invoke's duration
     init_ms: float | None = None
+    # the runtime died before it took the event: it ran nowhere, another environment may run it
+    undelivered: bool = False
 
     @property
     def is_error(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lambda_sandbox.cli import functions, promote, serve, tools
+from lambda_sandbox.cli import doctor, functions, promote, serve, tools
 
 __all__ = ["main"]
 
@@ -30,5 +30,6 @@ for command in (
     tools.report,
     tools.demo,
     promote.promote,
+    doctor.doctor,
 ):
     main.add_command(command)

@@ -112,7 +112,9 @@ def _reap_root(root: Path, is_alive: Callable[[str], bool], kill: bool) -> int:
             if env_dir.is_dir():
                 if kill:
                     _kill_loop(env_dir / "cgroup.procs")
-                _rmdir(env_dir)
+                deadline = time.monotonic() + 5.0  # killed processes take a moment to exit
+                while not _rmdir(env_dir) and time.monotonic() < deadline:
+                    time.sleep(0.02)
                 removed += 1
         _rmdir(session_dir)
     return removed
@@ -171,6 +173,20 @@ class CgroupDriver(ABC):
     def remove_session(self, session: str) -> None:
         """Remove the session's (empty) parent group at shutdown."""
 
+    @abstractmethod
+    def roots(self) -> list[Path]:
+        """The sandbox's parent groups (lambda-sandbox/), one per hierarchy."""
+
+    def stale_groups(self, is_alive: Callable[[str], bool]) -> list[Path]:
+        """The session groups of sessions that are gone (what `reap_stale` removes)."""
+        return [
+            group
+            for root in self.roots()
+            if root.is_dir()
+            for group in sorted(root.iterdir())
+            if group.is_dir() and not is_alive(group.name)
+        ]
+
 
 # ---------------------------------------------------------------------------- cgroup v1
 class _V1Group(Cgroup):
@@ -212,6 +228,9 @@ class CgroupV1Driver(CgroupDriver):
         for base in self.bases.values():
             _rmdir(base / ROOT_NAME / session)
 
+    def roots(self) -> list[Path]:
+        return [base / ROOT_NAME for base in self.bases.values()]
+
     def create(
         self,
         session: str,
@@ -240,8 +259,9 @@ class CgroupV1Driver(CgroupDriver):
 
     def reap_stale(self, is_alive: Callable[[str], bool]) -> int:
         removed = 0
-        for controller, base in self.bases.items():
-            # the processes are in every hierarchy: killing them through one is enough
+        # the processes are in every hierarchy: killing them through one (memory, first) is
+        # enough; the other hierarchies' groups are removed once their processes are gone
+        for controller, base in sorted(self.bases.items(), key=lambda cb: cb[0] != "memory"):
             count = _reap_root(base / ROOT_NAME, is_alive, kill=controller == "memory")
             removed += count if controller == "memory" else 0
         return removed
@@ -288,6 +308,9 @@ class CgroupV2Driver(CgroupDriver):
 
     def remove_session(self, session: str) -> None:
         _rmdir(self.base / ROOT_NAME / session)
+
+    def roots(self) -> list[Path]:
+        return [self.base / ROOT_NAME]
 
     def _enable(self, path: Path) -> None:
         _write(path / "cgroup.subtree_control", "+memory +cpu +pids")

@@ -44,6 +44,7 @@ from lambda_sandbox.environments.base import Backend, Environment, exit_message
 from lambda_sandbox.environments.cgroups import oom_kills
 from lambda_sandbox.environments.tmp_storage import TmpStorage, loop_mount_available, prepare_tmp
 from lambda_sandbox.exceptions import BackendError, FunctionErrorType
+from lambda_sandbox.sessions import session_alive
 from lambda_sandbox.types import (
     Enforcement,
     EnvironmentSpec,
@@ -336,6 +337,8 @@ class DockerBackend(Backend):
         self._cgroup = f"docker (cgroup v{info.get('CgroupVersion', '1')})"
         if self.network == "auto":  # the network of the container the sandbox runs in
             self.network = await asyncio.to_thread(_own_network, self.client)
+        if self.network is None:  # on the host, session ids name host processes: reap
+            await asyncio.to_thread(self.reap_stale)
         local = os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
         if (
             self.state_dir is not None
@@ -385,6 +388,9 @@ class DockerBackend(Backend):
             "pids_limit": spec.pids_max,
             "ulimits": [docker.types.Ulimit(name="nofile", soft=spec.nofile, hard=spec.nofile)],
             "read_only": True,
+            # no /dev/shm (Lambda has none): a private IPC namespace without it, so nothing
+            # is written past EphemeralStorage or outlives the environment there
+            "ipc_mode": "none",
             "user": SANDBOX_UID,
             "labels": {
                 "lambda-sandbox.session": self.session,
@@ -454,6 +460,22 @@ class DockerBackend(Backend):
         memory = stats.get("memory_stats") or {}
         peak = memory.get("max_usage") or memory.get("usage")
         return int(peak) if peak else None
+
+    def reap_stale(self) -> int:
+        """Remove the containers of sandboxes that crashed (their session's process is gone)."""
+        assert self.client is not None
+        try:
+            labelled = self.client.containers.list(
+                all=True, filters={"label": "lambda-sandbox.session"}
+            )
+        except engine_errors():
+            return 0
+        stale = [
+            c for c in labelled if not session_alive(c.labels.get("lambda-sandbox.session", ""))
+        ]
+        for container in stale:
+            self.remove(container)
+        return len(stale)
 
     def remove(self, container: Any) -> None:
         with contextlib.suppress(*engine_errors()):  # already gone

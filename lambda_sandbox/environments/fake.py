@@ -33,6 +33,7 @@ class FakeFunction:
     init_s: float = 0.0
     init_error: tuple[str, str] | None = None  # (errorType, errorMessage)
     peak_mb: int = 20
+    dying_s: float = 0.0  # how long a kill takes (a fork bomb's death, say)
 
 
 class FakeEnvironment(Environment):
@@ -96,6 +97,7 @@ class FakeEnvironment(Environment):
         return result
 
     async def kill(self) -> None:
+        await asyncio.sleep(self.fn.dying_s)
         for task in (self._init, self._running):
             if task is not None and not task.done():
                 task.cancel()

@@ -4,7 +4,7 @@
     /var/runtime   runtime client + boto3 (ro)    /var/lang     the Runtime's Python (ro)
     /tmp           the environment's own ext4 image of EphemeralStorage size (read-write)
     /usr /etc ...  the host's system files (read-only: the OS Lambda's images carry)
-    /dev           null, zero, full, random, urandom, fd; /proc
+    /dev           null, zero, full, random, urandom, fd; /proc (own processes only)
 
 Nothing else of the host is there: not its home folders, not its /tmp, not the sandbox's own
 files, and nothing is writable but /tmp (Lambda's rule). The root is a tmpfs in the
@@ -128,7 +128,9 @@ def mount_plan(
         plan.append(["loop", str(tmp_image), r + "/tmp"])
     else:
         plan.append(["bind", str(tmp_folder), r + "/tmp", False])
-    plan += [["proc", r + "/proc"], ["tmpfs", r + "/dev", "mode=755,size=64k"]]
+    # /proc shows the environment's own processes only (each environment has a uid of its
+    # own: environments/identity.py), so no other's environ, root or pid can be reached
+    plan += [["proc", r + "/proc", "hidepid=2"], ["tmpfs", r + "/dev", "mode=755,size=64k"]]
     plan += [["bind", f"/dev/{device}", f"{r}/dev/{device}", False] for device in DEVICES]
     plan.append(["symlink", "/proc/self/fd", r + "/dev/fd"])
     plan += [["symlink", f"/proc/self/fd/{i}", f"{r}/dev/{name}"]

@@ -83,9 +83,9 @@ def _apply(op: list[Any]) -> None:
         if os.waitstatus_to_exitcode(status) != 0:
             raise OSError(f"{' '.join(args)} failed")
         os.unlink(op[1])  # the mount holds it; nothing else can reach it now
-    elif kind == "proc":
+    elif kind == "proc":  # target[, options: hidepid=2 shows only the user's own processes]
         _mkdir(op[1])
-        _mount("proc", op[1], "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        _mount("proc", op[1], "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, op[2] if op[2:] else "")
     elif kind == "readonly":  # remount a folder's own mount read-only
         _mount(None, op[1], None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
     else:

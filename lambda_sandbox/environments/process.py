@@ -4,9 +4,10 @@ The environment's first process is the launcher (environments/launcher.py), whic
 environment's cgroup (memory = MemorySize, CPU quota = MemorySize / 1,769 vCPU, pids), sets its
 open-files limit, builds Lambda's filesystem in a mount namespace of its own (/var/task,
 /var/runtime, /var/lang, /opt, its own loop-mounted /tmp: environments/lambda_root.py), chroots
-into it, drops to an unprivileged user and execs the runtime, which then is the whole process
-tree. What this host cannot enforce or show is reported by `enforcement`, never silently
-skipped: without root, the function runs on the host's folders, and its environment names them.
+into it, drops to a uid of the environment's own (environments/identity.py) and execs the
+runtime, which then is the whole process tree. Its Runtime API port answers that uid only. What
+this host cannot enforce or show is reported by `enforcement`, never silently skipped: without
+root, the function runs on the host's folders, and its environment names them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from lambda_sandbox.environments.base import Backend, Environment, exit_message
 from lambda_sandbox.environments.cgroups import Cgroup, CgroupDriver, detect_cgroup_driver
+from lambda_sandbox.environments.identity import IdentityPool
 from lambda_sandbox.environments.lambda_root import (
     NO_BOOTSTRAP,
     PYTHON_NAMES,
@@ -37,6 +39,7 @@ from lambda_sandbox.environments.tmp_storage import TmpStorage, loop_mount_avail
 from lambda_sandbox.exceptions import BackendError, FunctionErrorType
 from lambda_sandbox.runtime_api.channel import RuntimeChannel
 from lambda_sandbox.runtime_api.server import RuntimeAPIServer
+from lambda_sandbox.sessions import session_alive
 from lambda_sandbox.types import (
     LAMBDA_PATHS,
     Enforcement,
@@ -49,7 +52,6 @@ from lambda_sandbox.types import (
 
 __all__ = ["ProcessBackend", "ProcessEnvironment"]
 
-UNPRIVILEGED = (65534, 65534)  # nobody:nogroup
 LAUNCHER = Path(__file__).with_name("launcher.py")
 _TMP = Path("/tmp")
 
@@ -64,8 +66,10 @@ class ProcessEnvironment(Environment):
         address: str,
         cgroup: Cgroup | None,
         storage: TmpStorage,
+        user: tuple[int, int] | None = None,
     ) -> None:
         super().__init__(env_id, spec)
+        self.user = user  # the environment's own uid and gid (None: the sandbox's)
         self._backend = backend
         self.channel = channel
         self.address = address
@@ -156,6 +160,8 @@ class ProcessEnvironment(Environment):
                 self.cgroup.kill_all()
                 await asyncio.sleep(0.02)
         self.storage.cleanup()
+        if self.user is not None:
+            self._backend.identities.release(self.user[0])
 
     async def wait_init(self, timeout_s: float) -> InitOutcome | None:
         first = self.channel.first_next
@@ -175,14 +181,13 @@ class ProcessEnvironment(Environment):
     def submit(self, invocation: Invocation) -> asyncio.Future[InvocationResult]:
         if not self.alive:
             fut: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
-            fut.set_result(
-                InvocationResult.error(
-                    FunctionErrorType.EXIT,
-                    f"RequestId: {invocation.request_id} Error: "
-                    f"{exit_message(self.exited.result())}",
-                    fatal=True,
-                )
+            result = InvocationResult.error(
+                FunctionErrorType.EXIT,
+                f"RequestId: {invocation.request_id} Error: {exit_message(self.exited.result())}",
+                fatal=True,
             )
+            result.undelivered = True
+            fut.set_result(result)
             return fut
         return self.channel.submit(invocation)
 
@@ -249,7 +254,8 @@ class ProcessBackend(Backend):
         self._cgroups: CgroupDriver | None = None
         self._loop_tmp = False
         self._lambda_root = False  # Lambda's filesystem in a mount namespace (needs root)
-        self._user: tuple[int, int] | None = None
+        self._own_users = False  # each environment a uid of its own (needs root)
+        self.identities = IdentityPool(session)
         self._notes: list[str] = []
 
     # set-up --------------------------------------------------------------------------------
@@ -278,7 +284,8 @@ class ProcessBackend(Backend):
                 "enforced (needs root, util-linux and e2fsprogs)"
             )
         if root:
-            self._user = UNPRIVILEGED
+            self.identities.open(session_alive)
+            self._own_users = True
         else:
             self._notes.append(
                 "no mount namespace without root: functions see the host's folders, and "
@@ -293,8 +300,8 @@ class ProcessBackend(Backend):
     def enforcement(self) -> Enforcement:
         cg = self._cgroups is not None
         user = (
-            "nobody"
-            if self._user
+            "a uid of its own per environment"
+            if self._own_users
             else ("root" if os.geteuid() == 0 else os.environ.get("USER", str(os.geteuid())))
         )
         return Enforcement(
@@ -319,14 +326,19 @@ class ProcessBackend(Backend):
             raise BackendError(
                 f"{spec.function_name}: no runtime prepared (build.runtimes.prepare_runtime)"
             )
-        user = self._user
-        if user is not None and fs.lang is not None and not _others_can_run(fs, self):
-            user = None
+        user: tuple[int, int] | None = None
+        if self._own_users and (fs.lang is None or _others_can_run(fs, self)):
+            user = self.identities.acquire()
         owner = user or (os.geteuid(), os.getegid())
         workdir = self.state_dir / self.session / env_id
-        storage = await asyncio.to_thread(
-            prepare_tmp, workdir, spec.ephemeral_mb, owner, self._loop_tmp
-        )
+        try:
+            storage = await asyncio.to_thread(
+                prepare_tmp, workdir, spec.ephemeral_mb, owner, self._loop_tmp
+            )
+        except BackendError:
+            if user is not None:
+                self.identities.release(user[0])
+            raise
         cgroup: Cgroup | None = None
         address: str | None = None
         read_fd = write_fd = -1
@@ -343,8 +355,8 @@ class ProcessBackend(Backend):
             channel = RuntimeChannel(env_id, self.max_response_bytes, self.max_stream_bytes)
             if cgroup is not None and spec.init_cpu_quota_us != spec.cpu_quota_us:
                 channel.first_next.add_done_callback(_end_of_init(cgroup, spec))
-            address = await self.runtime_server.open(channel)
-            env = ProcessEnvironment(env_id, spec, self, channel, address, cgroup, storage)
+            address = await self.runtime_server.open(channel, user[0] if user else None)
+            env = ProcessEnvironment(env_id, spec, self, channel, address, cgroup, storage, user)
             plan = self._plan(spec, fs, cgroup, storage, user, workdir)
             variables = dict(spec.environment)
             if not self._lambda_root:
@@ -372,6 +384,8 @@ class ProcessBackend(Backend):
             if cgroup is not None:
                 cgroup.remove()
             storage.cleanup()
+            if user is not None:
+                self.identities.release(user[0])
             if isinstance(exc, BackendError):
                 raise
             raise BackendError(f"cannot start the runtime of {spec.function_name}: {exc}") from exc
@@ -447,6 +461,7 @@ class ProcessBackend(Backend):
         await self.runtime_server.stop()
         if self._cgroups is not None:
             self._cgroups.remove_session(self.session)
+        self.identities.close()
         with contextlib.suppress(OSError):
             shutil.rmtree(self.state_dir / self.session)
 
@@ -484,9 +499,3 @@ def _is_under(path: Path, parent: Path) -> bool:
     except ValueError:
         return False
     return True
-
-
-def session_alive(session: str) -> bool:
-    """Sessions are named s<pid>-<random>: alive while that process runs."""
-    pid = session[1:].split("-", 1)[0]
-    return pid.isdigit() and Path(f"/proc/{pid}").exists()

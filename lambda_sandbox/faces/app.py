@@ -1,9 +1,12 @@
 """The HTTP front of the sandbox: every face on its port, on 127.0.0.1 by default.
 
 `Gateway` serves the Lambda API with the sandbox's own endpoints (`/_sandbox/...`) and the
-metrics on one port, the API Gateway routes on the next, and each function URL on a port of its
-own. The Lambda API's app renders every `LambdaAPIError` AWS-style; anything else that escapes a
-handler becomes a 500 ServiceException, so a bad request never takes the sandbox down.
+metrics on one port (those two for the host's users only: a connection from a function's
+environment, told by the uid that owns its socket, gets AccessDeniedException there, while the
+Lambda API stays open to functions as it is on AWS to a role that allows it), the API Gateway
+routes on the next, and each function URL on a port of its own. The Lambda API's app renders
+every `LambdaAPIError` AWS-style; anything else that escapes a handler becomes a 500
+ServiceException, so a bad request never takes the sandbox down.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from typing import cast
 from aiohttp import web
 
 from lambda_sandbox.config.api_routes import ApiRoute, api_routes
+from lambda_sandbox.environments.identity import is_environment_uid
 from lambda_sandbox.exceptions import (
+    AccessDeniedException,
     ConfigError,
     LambdaAPIError,
+    RequestEntityTooLargeException,
     ServiceException,
     UnknownOperationException,
 )
@@ -31,6 +37,7 @@ from lambda_sandbox.faces.lambda_urls import url_config_routes
 from lambda_sandbox.faces.lambda_versions import version_routes
 from lambda_sandbox.faces.metrics import metrics_routes
 from lambda_sandbox.faces.sandbox_api import sandbox_routes
+from lambda_sandbox.runtime_api.peer import peer_uid
 from lambda_sandbox.service.function_state import UrlConfig
 from lambda_sandbox.service.lambda_service import LambdaService
 
@@ -46,15 +53,67 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except LambdaAPIError as exc:
         return lambda_api.render_error(exc)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return lambda_api.render_error(_http_error(exc, request))
     except Exception as exc:  # the last line of defence: answer, log, keep serving
         log.exception("unhandled error on %s %s", request.method, request.path)
         return lambda_api.render_error(ServiceException(f"{type(exc).__name__}: {exc}"))
 
 
+def _http_error(exc: web.HTTPException, request: web.Request) -> LambdaAPIError:
+    """aiohttp's own refusals (a body past its cap, a method the route lacks) as AWS's."""
+    error: LambdaAPIError
+    if exc.status == 413:
+        error = RequestEntityTooLargeException(
+            f"Request must be smaller than {request.app._client_max_size} bytes"
+        )
+    else:
+        error = UnknownOperationException(
+            f"The sandbox does not serve {request.method} {request.path}: the Lambda API "
+            "operations it serves are listed in the README (Supported Lambda API operations)"
+        )
+        error.status = exc.status
+    return error
+
+
+HOST_ONLY = ("/_sandbox/", "/metrics")
+
+
+@web.middleware
+async def _host_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The sandbox's own endpoints (other functions' configuration, logs and code; metrics)
+    are not for functions."""
+    if request.path.startswith(HOST_ONLY) and request.transport is not None:
+        transport = request.transport
+        uid = peer_uid(transport.get_extra_info("peername"), transport.get_extra_info("sockname"))
+        if is_environment_uid(uid):
+            raise AccessDeniedException(
+                f"{request.path} is the sandbox's own endpoint, for the host's users: functions "
+                "reach the Lambda API (AWS_ENDPOINT_URL_LAMBDA), not the sandbox's endpoints"
+            )
+    return await handler(request)
+
+
+def _draining(gateway: Gateway | None) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def refuse_while_stopping(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """While the sandbox stops, a new request gets AWS's 503, not a closed socket."""
+        if gateway is not None and gateway.draining:
+            exc = ServiceException("The sandbox is shutting down: send the request again once it "
+                                   "has restarted.")  # fmt: skip
+            exc.status = 503
+            return lambda_api.render_error(exc)
+        return await handler(request)
+
+    return refuse_while_stopping
+
+
 def build_app(service: LambdaService, gateway: Gateway | None = None) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=64 << 20)
+    app = web.Application(
+        middlewares=[_errors, _draining(gateway), _host_only], client_max_size=64 << 20
+    )
     app.add_routes(lambda_api.routes(service))
     if gateway is not None:  # URL configs made through the API are served at once
         app.add_routes(url_config_routes(service, gateway))
@@ -118,6 +177,7 @@ class Gateway:
         self._runners: list[web.AppRunner] = []
         self._url_runners: dict[tuple[str, str | None], web.AppRunner] = {}
         self._next_url_port = 0
+        self.draining = False  # the sandbox is stopping: new requests get a 503
 
     @property
     def url(self) -> str:

@@ -20,6 +20,7 @@ from lambda_sandbox.exceptions import (
     ConfigError,
     InvalidParameterValueException,
     LambdaAPIError,
+    RequestEntityTooLargeException,
     ResourceNotFoundException,
     ValidationException,
 )
@@ -213,11 +214,36 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     try:
         data = json.loads(raw or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
         raise InvalidParameterValueException("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise InvalidParameterValueException("The request body must be a JSON object.")
     return data
+
+
+async def read_payload(request: web.Request, service: LambdaService) -> bytes:
+    """An invoke's body, refused as it streams in once it passes Lambda's largest payload
+    (the sandbox never holds more than 6 MB + 1 of one): AWS's 413 for the invocation type."""
+    limit = int(service.limits.q("payload", "sync_request_bytes"))
+    length = request.content_length
+    if length is not None and length > limit:
+        if request.headers.get("X-Amz-Invocation-Type") == "Event":
+            async_limit = int(service.limits.q("payload", "async_request_bytes"))
+            raise RequestEntityTooLargeException(
+                f"{length} byte payload is too large for the Event invocation type "
+                f"(limit {async_limit} bytes)"
+            )
+        raise RequestEntityTooLargeException(
+            f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+        )
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = await request.content.read(min(1 << 16, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)  # past the limit it is limit + 1 bytes: the service answers 413
 
 
 def routes(service: LambdaService) -> list[web.RouteDef]:
@@ -225,7 +251,7 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
         headers = request.headers
         outcome = await service.invoke(
             request.match_info["name"],
-            await request.read(),
+            await read_payload(request, service),
             invocation_type=headers.get("X-Amz-Invocation-Type", "RequestResponse"),
             log_type=headers.get("X-Amz-Log-Type"),
             client_context=headers.get("X-Amz-Client-Context"),
@@ -259,7 +285,7 @@ def routes(service: LambdaService) -> list[web.RouteDef]:
         task = asyncio.ensure_future(
             service.invoke(
                 request.match_info["name"],
-                await request.read(),
+                await read_payload(request, service),
                 invocation_type=headers.get("X-Amz-Invocation-Type", "RequestResponse"),
                 log_type=headers.get("X-Amz-Log-Type"),
                 client_context=headers.get("X-Amz-Client-Context"),

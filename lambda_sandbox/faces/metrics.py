@@ -49,6 +49,10 @@ class _ServiceCollector(Collector):
                 "Async events dropped after retries or max age",
                 "async_events_dropped",
             ),
+            "async_events_resumed": (
+                "Async events an earlier run accepted and this one resumed",
+                "async_events_resumed",
+            ),
         }
         families = {
             key: CounterMetricFamily(f"lambda_{key}", doc, labels=["function_name"])

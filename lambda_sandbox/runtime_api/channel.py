@@ -51,6 +51,9 @@ class RuntimeChannel:
             done = self._result.result()
             if done.stream is not None:  # it died mid-stream
                 done.stream.finish(result.error_type, result.payload)
+        if self._queued is not None:  # never taken by the runtime: it ran nowhere
+            self._queued = None
+            result.undelivered = True
         self._finish(result)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.cancel()

@@ -3,7 +3,8 @@
 The Runtime API is on every invoke's path twice (/next, /response) and speaks to one known
 client, the runtime interface client, so it runs on a bare protocol instead of a web
 framework: per request one parse and one write, no routing objects, no tasks. Each connection
-belongs to one environment (one port per environment), so no lookup is needed either.
+belongs to one environment (one port per environment), so no lookup is needed either; when the
+environment has a uid of its own, a connection from any other uid is refused as it is made.
 Keep-alive, Content-Length and chunked bodies are handled by the parser.
 """
 
@@ -17,22 +18,34 @@ import httptools
 
 from lambda_sandbox.runtime_api.channel import RuntimeChannel
 from lambda_sandbox.runtime_api.endpoints import Request, dispatch, finish_stream, start_stream
+from lambda_sandbox.runtime_api.peer import peer_uid
 from lambda_sandbox.types import Invocation, ResponseStream
 
 __all__ = ["RuntimeAPIProtocol"]
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+_NOT_YOURS = (
+    b'{"errorType":"AccessDenied","errorMessage":"This Runtime API belongs to another '
+    b'execution environment."}'
+)
 
 
 class RuntimeAPIProtocol(asyncio.Protocol):
-    def __init__(self, channel: RuntimeChannel, connections: set[RuntimeAPIProtocol]) -> None:
+    def __init__(
+        self,
+        channel: RuntimeChannel,
+        connections: set[RuntimeAPIProtocol],
+        uid: int | None = None,
+    ) -> None:
         self.channel = channel
+        self.uid = uid  # the environment's own: no other may connect
         self.connections = connections
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
+        self._size = 0
         self._waiter: asyncio.Future[Invocation] | None = None
         self._headers_done = False
         self._stream: ResponseStream | None = None
@@ -42,6 +55,12 @@ class RuntimeAPIProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.connections.add(self)
+        if self.uid is not None:
+            extra = transport.get_extra_info
+            peer = peer_uid(extra("peername"), extra("sockname"))
+            if peer != self.uid:
+                self.send(403, _NOT_YOURS)
+                self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
@@ -65,6 +84,7 @@ class RuntimeAPIProtocol(asyncio.Protocol):
         self._url = b""
         self._headers = {}
         self._body = []
+        self._size = 0
         self._headers_done = False
         self._stream = None
         self._trailers = {}
@@ -85,8 +105,13 @@ class RuntimeAPIProtocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         if self._stream is not None:
             self._stream.feed(body)
-        else:
-            self._body.append(body)
+            return
+        # kept up to one byte past the response limit (enough for the 413), the rest is read
+        # and dropped: a 400 MB answer costs the sandbox 6 MB, not 400
+        room = self.channel.max_response_bytes + 1 - self._size
+        if room > 0:
+            self._body.append(body[:room])
+        self._size += len(body)
 
     def on_message_complete(self) -> None:
         if self._stream is not None:

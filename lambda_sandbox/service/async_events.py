@@ -8,7 +8,8 @@ event invoke configuration (event_invoke_configs.py) can lower both (MaximumRetr
 0-2, MaximumEventAgeInSeconds 60-21600) and names where the outcome goes (destinations.py).
 An event for a function whose reserved concurrency is 0 fails at once
 (ZeroReservedConcurrency): it could never run, and Lambda does not retry it. The numbers are
-in limits/lambda.toml [async].
+in limits/lambda.toml [async]. Every accepted event is in the journal (event_journal.py) until
+its outcome is final, so a stopped or crashed sandbox's queue is resumed by the next start.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from lambda_sandbox.log_lines import sandbox_line
 from lambda_sandbox.service.concurrency import Concurrency
 from lambda_sandbox.service.destinations import Destinations, invocation_record
 from lambda_sandbox.service.event_invoke_configs import EventInvokeConfig, config_for
+from lambda_sandbox.service.event_journal import EventJournal, JournalRecord
 from lambda_sandbox.service.function_state import FunctionState
 from lambda_sandbox.service.invoke import InvokeOutcome
 
@@ -45,6 +47,7 @@ class _Event:
     received: float = field(default_factory=time.monotonic)
     attempts: int = 0
     last: InvokeOutcome | None = None
+    record: JournalRecord | None = None  # what the journal holds of it
 
 
 class EventQueue:
@@ -58,8 +61,12 @@ class EventQueue:
         retry_delays_s: tuple[float, ...] | None = None,
         max_event_age_s: float | None = None,
         destinations: Destinations | None = None,
+        journal: EventJournal | None = None,
+        settle: Callable[[FunctionState], None] | None = None,
     ) -> None:
+        self._settle = settle or (lambda state: None)  # writes an invoke's pending log lines
         self.concurrency = concurrency
+        self.journal = journal or EventJournal(None, "")
         self._run = run
         self._spawn = spawn
         self.destinations = destinations
@@ -86,8 +93,23 @@ class EventQueue:
         if arn.count(":") == 6:
             arn += ":$LATEST"
         settings = config_for(state, arn.rsplit(":", 1)[1])
-        self._spawn(self._deliver(_Event(state, payload, request_id, arn, settings)))
+        event = _Event(state, payload, request_id, arn, settings)
+        event.record = JournalRecord(request_id, state.name, arn, payload, time.time(), 0, "")
+        self.journal.keep(event.record)
+        self._spawn(self._deliver(event))
         return request_id
+
+    def resume(self, state: FunctionState, record: JournalRecord) -> None:
+        """An event an earlier run accepted and did not finish: queued again with its age and
+        attempts (its request id stays the same)."""
+        state.stats.async_events_resumed += 1
+        settings = config_for(state, record.invoked_arn.rsplit(":", 1)[1])
+        event = _Event(
+            state, record.payload, record.request_id, record.invoked_arn, settings,
+            received=time.monotonic() - record.age_s, attempts=record.attempts, record=record,
+        )  # fmt: skip
+        self.journal.keep(record)  # now this session's
+        self._spawn(self._deliver(event))
 
     def _limits(self, event: _Event) -> tuple[int, float]:
         """(retries, maximum age): the event invoke configuration's, else Lambda's."""
@@ -126,6 +148,9 @@ class EventQueue:
             finally:
                 self.concurrency.release(state)
             event.attempts += 1
+            if event.record is not None:
+                event.record.attempts = event.attempts
+                self.journal.keep(event.record)
             if event.last.function_error is None:
                 await self._outcome(event, "Success")
                 return
@@ -152,6 +177,11 @@ class EventQueue:
             )
 
     async def _outcome(self, event: _Event, condition: str) -> None:
+        # final: nothing to resume, once its REPORT is on disk too (a crash right after must
+        # not leave an event that ran without a trace)
+        self._settle(event.state)
+        event.state.log.flush()
+        self.journal.done(event.request_id)
         settings = event.settings
         if settings is None or self.destinations is None:
             return

@@ -29,6 +29,7 @@ class EnvironmentSpecs:
         self.aws = aws
         self.backend = backend
         self.host_cpus = host_cpus
+        self.lambda_endpoint_url: str | None = None  # the sandbox's Lambda API, for functions
         self._specs: dict[tuple[str, str], EnvironmentSpec] = {}  # (name, version) ->
         self._notes: dict[tuple[str, str], tuple[int, str | None]] = {}
 
@@ -53,7 +54,9 @@ class EnvironmentSpecs:
                 memory_mb=cfg.memory_mb,
                 ephemeral_mb=cfg.ephemeral_mb,
                 vcpus=vcpus,
-                environment=lambda_environment(cfg, self.aws, vcpus, state.version),
+                environment=lambda_environment(
+                    cfg, self.aws, vcpus, state.version, self.lambda_endpoint_url
+                ),
                 pids_max=self.limits.q("execution_environment", "pids_max"),
                 nofile=self.limits.q("execution_environment", "nofile"),
                 cpu_period_us=self.limits.q("cpu", "cfs_period_us"),

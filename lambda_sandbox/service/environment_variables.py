@@ -46,10 +46,16 @@ XRAY_DAEMON = ("169.254.79.129", "2000")
 
 
 def lambda_environment(
-    config: FunctionConfig, aws: AwsSide, vcpus: float, version: str = "$LATEST"
+    config: FunctionConfig,
+    aws: AwsSide,
+    vcpus: float,
+    version: str = "$LATEST",
+    lambda_endpoint_url: str | None = None,
 ) -> dict[str, str]:
     """Every variable except the per-environment ones (runtime API, log stream), with
-    Lambda's paths: a backend that cannot show the function those paths maps them."""
+    Lambda's paths: a backend that cannot show the function those paths maps them.
+    `lambda_endpoint_url` is the sandbox's Lambda API, as AWS_ENDPOINT_URL_LAMBDA (boto3's
+    per-service endpoint): function-to-function calls reach the sandbox, not the AWS side."""
     runtime = config.runtime
     env = {
         "PATH": PATH,
@@ -83,6 +89,8 @@ def lambda_environment(
             env["LC_CTYPE"] = "C.UTF-8"
     if aws.endpoint_url:
         env["AWS_ENDPOINT_URL"] = aws.endpoint_url
+    if lambda_endpoint_url:
+        env["AWS_ENDPOINT_URL_LAMBDA"] = lambda_endpoint_url
     url = config.function_url or {}
     if str(url.get("InvokeMode", "")).upper() == "RESPONSE_STREAM":
         # the bundle carries the streaming runtime; Lambda's exec-wrapper hook switches it on

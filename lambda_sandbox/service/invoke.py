@@ -2,7 +2,8 @@
 
 Payload checks (413 past 6 MB sync / 1 MB async, 400 for a body that is not JSON); a warm
 environment from the pool or a cold start; the event handed to the runtime with its deadline;
-at most the function's Timeout (then `Sandbox.Timedout` and the environment is killed); a
+at most the function's Timeout (then `Sandbox.Timedout` at the deadline, and the environment is
+killed in the background); an event that a dead warm environment never took goes to a new one; a
 streamed response followed to its end; the 6 MB (+100 bytes) response limit; then START / END /
 REPORT, Max Memory Used, the counters, and the environment back into the pool.
 """
@@ -62,6 +63,10 @@ def check_payload(payload: bytes, limit: int) -> bytes:
         return b"{}"
     try:
         json.loads(payload)
+    except RecursionError:  # nested deeper than a parser goes: not a payload to run
+        raise InvalidRequestContentException(
+            "Could not parse request body into json: the JSON is nested too deeply"
+        ) from None
     except ValueError as exc:
         raise InvalidRequestContentException(
             f"Could not parse request body into json: Could not parse payload into json: {exc}"
@@ -120,6 +125,7 @@ class InvokeLifecycle:
         client_context: str | None,
         on_stream: OnStream | None = None,
         invoked_arn: str | None = None,
+        redeliver: bool = True,
     ) -> InvokeOutcome:
         cfg = state.config
         timeout_s = cfg.timeout_s
@@ -147,8 +153,8 @@ class InvokeLifecycle:
                 init_ms = result.init_ms
                 duration_ms = max(duration_ms - init_ms, 0.0)
                 state.stats.init_duration.observe(init_ms)
-            if result.error_type == FunctionErrorType.TIMEOUT:
-                await env.kill()
+            # a timed-out environment is killed in the background (pool.put_back, below): the
+            # caller gets its answer at the deadline, not when a fork bomb has finished dying
             if not result.is_error and len(result.payload) > self.max_response_bytes:
                 result = InvocationResult.error(
                     FunctionErrorType.RESPONSE_TOO_LARGE,
@@ -157,6 +163,12 @@ class InvokeLifecycle:
                 )
         finally:
             state.busy.discard(env)
+        if result.undelivered and init_ms is None and redeliver:
+            # a warm environment that died idle, just before the event reached it: the event
+            # ran nowhere, so it goes to a new environment, as on Lambda (once)
+            self.pool.put_back(state, env, reusable=False)
+            return await self.run(state, payload, request_id, log_type, client_context,
+                                  on_stream, invoked_arn, redeliver=False)  # fmt: skip
         report = Report(
             request_id=request_id,
             duration_ms=duration_ms,

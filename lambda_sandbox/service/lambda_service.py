@@ -42,6 +42,7 @@ from lambda_sandbox.service.concurrency import Concurrency
 from lambda_sandbox.service.destinations import Destinations
 from lambda_sandbox.service.environment_spec import EnvironmentSpecs
 from lambda_sandbox.service.environment_variables import AwsSide
+from lambda_sandbox.service.event_journal import EventJournal
 from lambda_sandbox.service.function_lifecycle import (
     CodeBuilder,
     FunctionStore,
@@ -107,6 +108,8 @@ class LambdaService:
         code_builder: CodeBuilder | None = None,
         functions_store: Path | None = None,
         fetch_s3: Callable[..., bytes] | None = None,
+        events_dir: Path | None = None,
+        session: str = "",
     ) -> None:
         self.backend = backend
         self.aws = aws or AwsSide()
@@ -149,6 +152,8 @@ class LambdaService:
             destinations=Destinations(
                 self.aws, lambda arn, body: self._spawn(self._invoke_destination(arn, body))
             ),
+            journal=EventJournal(events_dir, session),
+            settle=self.lifecycle.finish_pending,
         )
         self._unzipped_limit = lim.q("package", "unzipped_mb") << 20
         self._sync_request_bytes = lim.q("payload", "sync_request_bytes")
@@ -432,6 +437,20 @@ class LambdaService:
         finally:
             self.concurrency.release(state)
 
+    def resume_events(self, is_alive: Callable[[str], bool]) -> tuple[int, dict[str, int]]:
+        """Queue again the async events that stopped or crashed runs accepted and did not
+        finish: (resumed, {function: kept} for functions not served now)."""
+        resumed, kept = 0, dict[str, int]()
+        for record in self.events.journal.left_behind(is_alive):
+            try:
+                state, _ = self.registry.resolve(record.invoked_arn, None, invoke=True)
+            except LambdaAPIError:
+                kept[record.function] = kept.get(record.function, 0) + 1
+                continue
+            self.events.resume(state, record)
+            resumed += 1
+        return resumed, kept
+
     async def _invoke_destination(self, arn: str, record: bytes) -> None:
         """An outcome record to a function destination: an asynchronous event of its own."""
         try:
@@ -456,7 +475,8 @@ class LambdaService:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        """Kill every environment and stop background work; nothing is left behind."""
+        """Kill every environment and stop background work; nothing is left behind (queued
+        async events stay in the journal for the next start)."""
         self.events.closed = True
         for state in self.registry.all_states():
             self.lifecycle.finish_pending(state)

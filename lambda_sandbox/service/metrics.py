@@ -107,6 +107,7 @@ class FunctionMetrics:
     cold_starts: int = 0
     async_events_received: int = 0
     async_events_dropped: int = 0
+    async_events_resumed: int = 0  # accepted by an earlier run that stopped or crashed
     max_concurrency: int = 0
     billed_ms_total: int = 0
     duration: Distribution = field(default_factory=Distribution)
@@ -126,6 +127,7 @@ class FunctionMetrics:
             "ColdStarts": self.cold_starts,
             "AsyncEventsReceived": self.async_events_received,
             "AsyncEventsDropped": self.async_events_dropped,
+            "AsyncEventsResumed": self.async_events_resumed,
             "ConcurrentExecutions": concurrent_now,
             "MaxConcurrentExecutions": self.max_concurrency,
             "Duration": self.duration.summary(since),

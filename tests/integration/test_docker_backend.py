@@ -58,6 +58,14 @@ def test_the_root_filesystem_is_read_only(client: Any) -> None:
     assert body["error"] == "OSError" and body["errno"] == 30, body  # EROFS
 
 
+def test_nothing_outside_tmp_is_writable(client: Any) -> None:
+    """/var/tmp is on the read-only root; there is no /dev/shm (Lambda has none): nothing is
+    written past EphemeralStorage, nothing outlives the environment."""
+    for path in ("/var/tmp/x", "/dev/shm/x", "/dev/x", "/x"):
+        _, body, _ = invoke(client, "probe", {"action": "write_file", "path": path})
+        assert "written" not in body, f"{path} was writable: {body}"
+
+
 def test_a_function_without_wheels_for_lambda_is_not_served_and_the_others_are(
     tmp_path: Path,
 ) -> None:

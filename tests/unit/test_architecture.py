@@ -23,7 +23,7 @@ import lambda_sandbox.types
 ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "lambda_sandbox"
 LAYERS = ["faces", "service", "environments", "runtime_api"]  # top to bottom
-PURE_LEAVES = {"exceptions", "paths", "log_lines"}
+PURE_LEAVES = {"exceptions", "paths", "log_lines", "sessions"}
 LEAVES = PURE_LEAVES | {"types", "limits", "cost", "config", "docker_engine", "extras"}
 MAX_LINES = 600
 
@@ -137,6 +137,7 @@ def test_service_never_imports_a_web_framework() -> None:
 def test_exceptions_exports_are_pinned() -> None:
     assert sorted(lambda_sandbox.exceptions.__all__) == sorted(
         [
+            "AccessDeniedException",
             "BackendError",
             "BuildError",
             "ConfigError",

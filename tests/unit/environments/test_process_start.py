@@ -25,6 +25,9 @@ class RefusingDriver(CgroupDriver):
     def remove_session(self, session: str) -> None:
         pass
 
+    def roots(self) -> list[Path]:
+        return []
+
 
 def spec(tmp_path: Path) -> EnvironmentSpec:
     return EnvironmentSpec(

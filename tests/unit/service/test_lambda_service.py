@@ -132,12 +132,26 @@ def test_timeout_kills_the_environment_and_the_next_invoke_is_cold() -> None:
             f"RequestId: {out.request_id} Error: Task timed out after 1.00 seconds"
         )
         assert out.report is not None and out.report.status == "timeout"
+        await asyncio.sleep(0.01)  # killed in the background, right after the answer
         assert not backend.started[0].alive
         again = await service.invoke("f", b"{}")
         assert again.report is not None and again.report.init_ms is not None
         assert len(backend.started) == 2
 
     run({"f": FakeFunction(handler=_sleep_then)}, body, {"f": {"timeout_s": 1.0}})
+
+
+def test_a_timeout_is_answered_at_the_deadline_not_when_the_environment_has_died() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        out = await service.invoke("f", b'{"sleep": 30}')
+        took = loop.time() - t0
+        assert json.loads(out.payload)["errorType"] == "Sandbox.Timedout"
+        assert took < 1.0 + 0.1, f"answered {took - 1.0:.3f} s after the deadline"
+        assert backend.started[0].alive, "still dying (5 s) when the caller got its answer"
+
+    run({"f": FakeFunction(handler=_sleep_then, dying_s=5.0)}, body, {"f": {"timeout_s": 1.0}})
 
 
 def test_init_over_the_limit_is_retried_inside_the_invoke() -> None:

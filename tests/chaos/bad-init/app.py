@@ -1,0 +1,5 @@
+raise RuntimeError("crashes at INIT")
+
+
+def handler(event, context):
+    return "never"

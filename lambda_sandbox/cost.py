@@ -2,6 +2,8 @@
 
 Lambda bills GB-seconds of billed duration (INIT included for on-demand functions since
 1 Aug 2025), a price per request, and /tmp above 512 MB; API Gateway adds a price per request.
+SnapStart (Python, .NET) adds the snapshot's cache per GB-second while the version exists and
+a restore charge per GB at each cold start (`monthly_bill`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from lambda_sandbox.limits import Limits, load_limits
 
 __all__ = [
     "InvocationCost",
+    "MonthlyBill",
     "billed_ms",
     "cost_per_invocation",
     "cost_per_million",
     "ec2_cost_per_million",
+    "monthly_bill",
 ]
 
 
@@ -79,3 +83,43 @@ def ec2_cost_per_million(
     """$ per 1M inferences on an always-on instance at a measured throughput."""
     hourly = (limits or load_limits()).prices["ec2"]["instances"][instance]["hourly"]
     return hourly / (inferences_per_second * 3600) * 1e6
+
+
+@dataclass(frozen=True)
+class MonthlyBill:
+    compute: float
+    requests: float
+    snapstart_cache: float
+    snapstart_restore: float
+
+    @property
+    def total(self) -> float:
+        return self.compute + self.requests + self.snapstart_cache + self.snapstart_restore
+
+
+def monthly_bill(
+    invocations: int,
+    billed_ms_each: float,
+    memory_mb: int,
+    *,
+    cold_start_rate: float = 0.0,
+    snapstart: bool = False,
+    arch: str = "x86_64",
+    limits: Limits | None = None,
+) -> MonthlyBill:
+    """A month of a function: compute and requests, and with SnapStart its cache (the whole
+    month, per GB of MemorySize) and a restore per cold start (invocations x the rate)."""
+    lim = limits or load_limits()
+    per = cost_per_invocation(billed_ms_each, memory_mb, arch=arch, limits=lim)
+    gb = memory_mb / 1024
+    cache = restore = 0.0
+    if snapstart:
+        snap = lim.prices["snapstart"]
+        cache = gb * snap["seconds_per_month"] * snap["cache_gb_second"]
+        restore = gb * snap["restore_gb"] * round(invocations * cold_start_rate)
+    return MonthlyBill(
+        compute=per.compute * invocations,
+        requests=per.request * invocations,
+        snapstart_cache=cache,
+        snapstart_restore=restore,
+    )

@@ -33,6 +33,7 @@ from lambda_sandbox.faces.api_gateway import api_gateway_app
 from lambda_sandbox.faces.function_urls import function_url_app
 from lambda_sandbox.faces.lambda_event_configs import event_config_routes
 from lambda_sandbox.faces.lambda_functions import function_routes
+from lambda_sandbox.faces.lambda_provisioned import provisioned_routes
 from lambda_sandbox.faces.lambda_urls import url_config_routes
 from lambda_sandbox.faces.lambda_versions import version_routes
 from lambda_sandbox.faces.metrics import metrics_routes
@@ -120,6 +121,7 @@ def build_app(service: LambdaService, gateway: Gateway | None = None) -> web.App
     app.add_routes(version_routes(service))
     app.add_routes(function_routes(service))
     app.add_routes(event_config_routes(service))
+    app.add_routes(provisioned_routes(service))
     app.add_routes(sandbox_routes(service))
     app.add_routes(metrics_routes(service))
     app.router.add_route("*", "/{tail:.*}", _unknown_operation)  # last: after every route

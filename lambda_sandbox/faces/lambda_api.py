@@ -37,6 +37,7 @@ __all__ = [
     "json_response",
     "page_response",
     "paginate",
+    "qualified_target",
     "render_error",
     "routes",
 ]
@@ -65,6 +66,11 @@ OPERATIONS = (
     "UpdateFunctionEventInvokeConfig",
     "DeleteFunctionEventInvokeConfig",
     "ListFunctionEventInvokeConfigs",
+    # faces/lambda_provisioned.py
+    "PutProvisionedConcurrencyConfig",
+    "GetProvisionedConcurrencyConfig",
+    "DeleteProvisionedConcurrencyConfig",
+    "ListProvisionedConcurrencyConfigs",
     # faces/lambda_urls.py
     "CreateFunctionUrlConfig",
     "GetFunctionUrlConfig",
@@ -204,6 +210,17 @@ def page_response(request: web.Request, key: str, items: list[dict[str, Any]]) -
     if marker is not None:
         out["NextMarker"] = marker
     return json_response(out)
+
+
+def qualified_target(
+    request: web.Request, service: LambdaService
+) -> tuple[FunctionState | None, str | None, str]:
+    """(the function's $LATEST or None, the qualifier, the unqualified ARN) that a request's
+    name and Qualifier name: for the operations whose errors depend on which part is missing."""
+    name, qualifier = parse_name(
+        request.match_info["name"], request.query.get("Qualifier"), service.aws.region
+    )
+    return service.functions.get(name), qualifier, service.arn(name)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

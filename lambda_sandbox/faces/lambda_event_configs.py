@@ -6,21 +6,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lambda_sandbox.faces.lambda_api import json_body, json_response, page_response
+from lambda_sandbox.faces.lambda_api import (
+    json_body,
+    json_response,
+    page_response,
+    qualified_target,
+)
 from lambda_sandbox.service import event_invoke_configs as configs
 from lambda_sandbox.service.function_state import FunctionState
 from lambda_sandbox.service.lambda_service import LambdaService
-from lambda_sandbox.service.registry import parse_name
 
 __all__ = ["event_config_routes"]
 
 
 def event_config_routes(service: LambdaService) -> list[web.RouteDef]:
     def target(request: web.Request) -> tuple[FunctionState | None, str | None, str]:
-        name, qualifier = parse_name(
-            request.match_info["name"], request.query.get("Qualifier"), service.aws.region
-        )
-        return service.functions.get(name), qualifier, service.arn(name)
+        return qualified_target(request, service)
 
     def exists(name: str) -> bool:
         return name in service.functions

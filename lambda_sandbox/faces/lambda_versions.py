@@ -86,7 +86,9 @@ def version_routes(service: LambdaService) -> list[web.RouteDef]:
         return json_response(alias_configuration(latest.arn, alias))
 
     async def delete_alias(request: web.Request) -> web.Response:
-        versions.delete_alias(service.get(request.match_info["name"]), request.match_info["alias"])
+        latest = service.get(request.match_info["name"])
+        versions.delete_alias(latest, request.match_info["alias"])
+        service.provisioned.forget_alias(latest, request.match_info["alias"])
         return web.Response(status=204)
 
     async def list_aliases(request: web.Request) -> web.Response:

@@ -76,10 +76,15 @@ class ColdStarts:
         self.spec_of = spec_of
         self.init_limit_s = init_limit_s
 
-    async def start_env(self, state: FunctionState) -> Environment:
+    async def start_env(self, state: FunctionState, provisioned: bool = False) -> Environment:
+        """A new environment of `state` (provisioned: its INIT at the tier's own CPU share,
+        no on-demand burst, and Lambda's initialization type says so)."""
         spec = self.spec_of(state)
         env_id = new_env_id()
         variables = dict(spec.environment)
+        if provisioned:
+            variables["AWS_LAMBDA_INITIALIZATION_TYPE"] = "provisioned-concurrency"
+            spec = dataclasses.replace(spec, init_vcpus=spec.vcpus)
         variables["AWS_LAMBDA_LOG_STREAM_NAME"] = log_stream_name(env_id, state.version)
         try:
             return await self.backend.start(

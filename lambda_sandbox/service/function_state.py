@@ -184,6 +184,8 @@ class FunctionState:
     event_configs: dict[str, EventInvokeConfig] = field(default_factory=dict)
     # resource policies by qualifier: {"statements": [...], "revision": RevisionId}
     policies: dict[str | None, dict[str, Any]] = field(default_factory=dict)
+    # provisioned concurrency by qualifier (a version or alias): provisioned.ProvisionedConfig
+    provisioned: dict[str, Any] = field(default_factory=dict)
     last_version: int = 0  # on $LATEST: the highest number ever published
     published_from: FunctionConfig | None = None  # a version: $LATEST's config at the time
     revision_id: str = field(default_factory=new_revision)
@@ -230,4 +232,14 @@ class FunctionState:
         envs = [e for v in self.function.all_versions() for e in (v.idle, v.busy)]
         idle = sum(len(e) for e in envs[0::2])
         busy = sum(len(e) for e in envs[1::2])
-        return self.stats.as_cloudwatch(self.in_use, {"idle": idle, "busy": busy}, since)
+        configs = list(self.function.provisioned.values())
+        provisioned = (
+            sum(len(c.busy) for c in configs),
+            sum(c.allocated for c in configs),
+            sum(c.max_busy for c in configs),
+        )
+        idle += sum(len(c.idle) for c in configs)
+        busy += provisioned[0]
+        return self.stats.as_cloudwatch(
+            self.in_use, {"idle": idle, "busy": busy}, since, provisioned
+        )

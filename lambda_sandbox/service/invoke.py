@@ -33,6 +33,7 @@ from lambda_sandbox.service.cold_start import ColdStarts, timeout_result
 from lambda_sandbox.service.function_state import FunctionState
 from lambda_sandbox.service.logs import tail_base64
 from lambda_sandbox.service.pool import EnvironmentPool
+from lambda_sandbox.service.provisioned import ProvisionedPool
 from lambda_sandbox.types import Invocation, InvocationResult, ResponseStream
 
 __all__ = ["InvokeLifecycle", "InvokeOutcome", "check_payload", "decode_client_context"]
@@ -112,6 +113,7 @@ class InvokeLifecycle:
         self.pool = pool
         self._note_of = note_of
         self._after_write = after_write
+        self.provisioned: ProvisionedPool | None = None  # set by the service
         self.max_response_bytes = limits.q("payload", "sync_response_bytes") + limits.q(
             "payload", "response_allowance_bytes"
         )
@@ -134,7 +136,13 @@ class InvokeLifecycle:
         result: InvocationResult | None = None
         if state.pending:
             self.finish_pending(state)
-        env = self.pool.take(state)
+        env = self.provisioned.take(state) if self.provisioned is not None else None
+        if env is not None:
+            state.stats.provisioned_invocations += 1
+        else:
+            if self.provisioned is not None and self.provisioned.configured(state):
+                state.stats.provisioned_spillover += 1  # every provisioned one is busy
+            env = self.pool.take(state)
         t0 = time.perf_counter()
         if env is None:  # cold start
             state.stats.cold_starts += 1
@@ -166,7 +174,7 @@ class InvokeLifecycle:
         if result.undelivered and init_ms is None and redeliver:
             # a warm environment that died idle, just before the event reached it: the event
             # ran nowhere, so it goes to a new environment, as on Lambda (once)
-            self.pool.put_back(state, env, reusable=False)
+            self._give_back(state, env, reusable=False)
             return await self.run(state, payload, request_id, log_type, client_context,
                                   on_stream, invoked_arn, redeliver=False)  # fmt: skip
         report = Report(
@@ -262,7 +270,13 @@ class InvokeLifecycle:
         state.log.write(lines)
         self._after_write()
         _account(state, report, result)
-        self.pool.put_back(state, env, reusable=not result.fatal)
+        self._give_back(state, env, reusable=not result.fatal)
+
+    def _give_back(self, state: FunctionState, env: Environment, reusable: bool) -> None:
+        if self.provisioned is not None and self.provisioned.owns(env):
+            self.provisioned.put_back(state, env, reusable)
+        else:
+            self.pool.put_back(state, env, reusable)
 
 
 def _account(state: FunctionState, report: Report, result: InvocationResult) -> None:

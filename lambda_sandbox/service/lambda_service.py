@@ -25,7 +25,7 @@ from typing import Any
 
 from lambda_sandbox.config import FunctionConfig
 from lambda_sandbox.config.function import validate_update
-from lambda_sandbox.environments.base import Backend
+from lambda_sandbox.environments.base import Backend, Environment
 from lambda_sandbox.exceptions import (
     ConfigError,
     InvalidParameterValueException,
@@ -63,6 +63,7 @@ from lambda_sandbox.service.invoke import (
     decode_client_context,
 )
 from lambda_sandbox.service.pool import EnvironmentPool
+from lambda_sandbox.service.provisioned import ProvisionedPool
 from lambda_sandbox.service.registry import FunctionRegistry, parse_name
 from lambda_sandbox.service.versions import (
     check_revision,
@@ -140,6 +141,8 @@ class LambdaService:
         self.lifecycle = InvokeLifecycle(
             lim, self.cold_starts, self.pool, self.specs.note, self._schedule_flush
         )
+        self.provisioned = ProvisionedPool(self._start_provisioned, self._spawn)
+        self.lifecycle.provisioned = self.provisioned
         self.events = EventQueue(
             lim,
             self.concurrency,
@@ -437,6 +440,15 @@ class LambdaService:
         finally:
             self.concurrency.release(state)
 
+    async def _start_provisioned(self, state: FunctionState) -> Environment | None:
+        """One initialized provisioned environment (None when its INIT failed)."""
+        env = await self.cold_starts.start_env(state, provisioned=True)
+        outcome = await env.wait_init(float(self.limits.q("init", "provisioned_s")))
+        if outcome is None or not outcome.ok:
+            await env.kill()
+            return None
+        return env
+
     def resume_events(self, is_alive: Callable[[str], bool]) -> tuple[int, dict[str, int]]:
         """Queue again the async events that stopped or crashed runs accepted and did not
         finish: (resumed, {function: kept} for functions not served now)."""
@@ -480,7 +492,7 @@ class LambdaService:
         self.events.closed = True
         for state in self.registry.all_states():
             self.lifecycle.finish_pending(state)
-        envs = await self.pool.close()
+        envs = await self.pool.close() + await self.provisioned.close()
         await asyncio.gather(*(e.kill() for e in envs), return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()

@@ -108,6 +108,8 @@ class FunctionMetrics:
     async_events_received: int = 0
     async_events_dropped: int = 0
     async_events_resumed: int = 0  # accepted by an earlier run that stopped or crashed
+    provisioned_invocations: int = 0  # served by a provisioned environment
+    provisioned_spillover: int = 0  # all provisioned environments busy: ran on-demand
     max_concurrency: int = 0
     billed_ms_total: int = 0
     duration: Distribution = field(default_factory=Distribution)
@@ -117,8 +119,13 @@ class FunctionMetrics:
     )
 
     def as_cloudwatch(
-        self, concurrent_now: int, environments: dict[str, int], since: float | None = None
+        self,
+        concurrent_now: int,
+        environments: dict[str, int],
+        since: float | None = None,
+        provisioned: tuple[int, int, int] = (0, 0, 0),  # busy now, allocated, most busy
     ) -> dict[str, Any]:
+        busy, allocated, peak = provisioned
         return {
             "Invocations": self.invocations,
             "Errors": self.errors,
@@ -135,4 +142,8 @@ class FunctionMetrics:
             "MaxMemoryUsed": self.max_memory_used_mb.summary(since),
             "BilledDurationTotal": self.billed_ms_total,
             "Environments": environments,
+            "ProvisionedConcurrentExecutions": busy,
+            "ProvisionedConcurrencyInvocations": self.provisioned_invocations,
+            "ProvisionedConcurrencySpilloverInvocations": self.provisioned_spillover,
+            "ProvisionedConcurrencyUtilization": round(peak / allocated, 3) if allocated else 0,
         }

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lambda_sandbox.config import discover_functions, load_function, load_sam_template
-from lambda_sandbox.cost import billed_ms, cost_per_million, ec2_cost_per_million
+from lambda_sandbox.cost import billed_ms, cost_per_million, ec2_cost_per_million, monthly_bill
 from lambda_sandbox.exceptions import ConfigError
 from lambda_sandbox.limits import load_limits
 from lambda_sandbox.log_lines import Report, init_report_line, start_line
@@ -44,6 +44,26 @@ def test_cost_matches_the_seed_report() -> None:
         cost_per_million(100, 1024) + 1.0
     )
     assert ec2_cost_per_million("t3.medium", 1.0) == pytest.approx(0.0416 / 3600 * 1e6)
+
+
+def test_the_seed_004_snapstart_bills() -> None:
+    """AWS's post (shared/seeds/004): 30,000 and 300,000 ten-second inferences a month at
+    10 GB with SnapStart, 5% and 1% cold starts: $91.1 and $543.24. Its line items, worked
+    out: compute $50.00 / $500.00 (the post writes $50.01 with $0.00001667, and $500.01 for
+    what its own formula makes $500.10), requests $0.006 / $0.06, cache $39.00 (written
+    $38.99), restore $2.10 / $4.19 (written $2.09 / $4.18: cut, not rounded)."""
+    low = monthly_bill(30_000, 10_000, 10_240, cold_start_rate=0.05, snapstart=True)
+    assert low.compute == pytest.approx(50.00, abs=0.005)
+    assert low.requests == pytest.approx(0.006)
+    assert low.snapstart_cache == pytest.approx(38.99, abs=0.01)
+    assert low.snapstart_restore == pytest.approx(2.09, abs=0.01)
+    assert round(low.total, 1) == 91.1
+    high = monthly_bill(300_000, 10_000, 10_240, cold_start_rate=0.01, snapstart=True)
+    assert high.snapstart_restore == pytest.approx(4.18, abs=0.015)
+    assert high.total == pytest.approx(543.24, abs=0.02)
+    plain = monthly_bill(300_000, 10_000, 10_240, cold_start_rate=0.01)
+    assert plain.snapstart_cache == plain.snapstart_restore == 0.0
+    assert plain.total == pytest.approx(high.compute + high.requests)
 
 
 def write(folder: Path, text: str) -> Path:

@@ -98,6 +98,7 @@ EMULATED = frozenset(
         "Events",
         "Architectures",
         "EventInvokeConfig",  # SAM's: retries, maximum age, destinations
+        "ProvisionedConcurrencyConfig",  # on the AutoPublishAlias
         "DeadLetterQueue",  # SAM's
         "DeadLetterConfig",  # Lambda's
     }

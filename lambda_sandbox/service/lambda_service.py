@@ -266,6 +266,13 @@ class LambdaService:
             update_alias(latest, alias, version.version)
         else:
             create_alias(latest, alias, version.version)
+        provisioned = latest.config.raw.get("ProvisionedConcurrencyConfig")
+        if isinstance(provisioned, dict) and "ProvisionedConcurrentExecutions" in provisioned:
+            # SAM puts it on the alias: its environments follow the alias to the new version
+            count = provisioned["ProvisionedConcurrentExecutions"]
+            current = latest.provisioned.get(alias)
+            if current is None or current.version != version.version:
+                self.provisioned.put(latest, latest.arn, alias, _int_or(count))
         return version
 
     def delete_version(self, name: str, qualifier: str) -> None:
@@ -502,3 +509,11 @@ class LambdaService:
         for f in self.functions.values():
             f.log.close()
         await self.backend.close()
+
+
+def _int_or(value: object) -> object:
+    """A template's number, which may arrive as a string ("2"); anything else as it is (the
+    API's validation answers for it)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value

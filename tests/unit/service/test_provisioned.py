@@ -126,3 +126,20 @@ def test_a_provisioned_environment_that_dies_is_replaced() -> None:
         assert latest.provisioned["1"].allocated == 1 and first not in latest.provisioned["1"].idle
 
     run({"f": FakeFunction(handler=crash)}, body)
+
+
+def test_sams_provisioned_concurrency_config_follows_the_auto_published_alias() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        latest = service.functions["f"]
+        service.auto_publish("f")
+        await _ready(service, "live")
+        config = latest.provisioned["live"]
+        assert config.requested == 2 and config.version == "1"
+        out = await service.invoke("f", b"{}", qualifier="live", log_type="Tail")
+        assert out.report is not None and out.report.init_ms is None, "a provisioned one"
+        service.auto_publish("f")  # unchanged code: same version, nothing re-provisioned
+        assert latest.provisioned["live"] is config
+
+    raw = {"AutoPublishAlias": "live", "ProvisionedConcurrencyConfig": {
+        "ProvisionedConcurrentExecutions": "2"}}  # fmt: skip
+    run({"f": FakeFunction()}, body, {"f": {"raw": raw}})

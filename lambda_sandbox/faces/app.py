@@ -45,6 +45,25 @@ from lambda_sandbox.service.lambda_service import LambdaService
 __all__ = ["Gateway", "build_app"]
 
 log = logging.getLogger("lambda_sandbox.faces")
+
+
+class _OneLinePerBadRequest(logging.Filter):
+    """aiohttp logs a request it cannot parse (a bad request line or header) with its whole
+    traceback; a client's mistake is one line in the sandbox's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            first = str(error.message).strip().splitlines()[0] if error.message else ""
+            record.msg, record.args = "malformed request: %s %s", (error.code, first)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("aiohttp.server").addFilter(_OneLinePerBadRequest())
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

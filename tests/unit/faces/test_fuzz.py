@@ -9,8 +9,10 @@ import asyncio
 import contextlib
 import http.client
 import json
+import logging
 import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -220,3 +222,20 @@ def test_a_template_is_read_or_refused_with_a_config_error(
     path.write_text(yaml.safe_dump(template))
     with contextlib.suppress(ConfigError):
         load_sam_template(path)
+
+
+def test_a_malformed_request_is_one_line_in_the_log(
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="aiohttp.server")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
+        assert conn.recv(4096).startswith(b"HTTP/1.0 400")
+    for _ in range(50):
+        if any(r.name == "aiohttp.server" for r in caplog.records):
+            break
+        time.sleep(0.02)
+    records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(records) == 1, records
+    assert records[0].exc_info is None and records[0].levelname == "WARNING"
+    assert records[0].getMessage().startswith("malformed request: 400")

@@ -94,7 +94,8 @@ def run_demo(functions_dir: Path, console: Console) -> None:
         client.update_function_configuration(FunctionName=name, MemorySize=original)
         console.print(tiers)
         console.print(
-            "INIT scales with the CPU share. An invoke shorter than one CPU-quota period's "
+            "INIT gets a full vCPU at every size (Lambda's on-demand INIT burst), so it barely "
+            "changes; invokes get the tier's share. An invoke shorter than one CPU-quota period's "
             "share (29 ms per 100 ms at 512 MB) runs at full speed; longer ones, and the p95, "
             "feel the tier."
         )

@@ -141,3 +141,17 @@ async def test_anything_else_is_404() -> None:
     channel = RuntimeChannel("env", max_response_bytes=100, max_stream_bytes=1000)
     reply = call(channel, "GET", "/invocation/rid-1/response")
     assert reply.sent[0][0] == 404
+
+
+async def test_an_event_the_runtime_never_took_is_marked_undelivered() -> None:
+    """The runtime died before its /next: the invocation ran nowhere (the service runs it in
+    a new environment); one it took and then died under is not."""
+    channel = RuntimeChannel("env", max_response_bytes=100, max_stream_bytes=1000)
+    queued = channel.submit(invocation())
+    channel.abort(InvocationResult.error("Runtime.ExitError", "gone", fatal=True))
+    assert (await queued).undelivered is True
+    other = RuntimeChannel("env2", max_response_bytes=100, max_stream_bytes=1000)
+    taken = other.submit(invocation("rid-2"))
+    call(other, "GET", "/invocation/next")
+    other.abort(InvocationResult.error("Runtime.ExitError", "gone", fatal=True))
+    assert (await taken).undelivered is False

@@ -316,3 +316,26 @@ def test_metrics_count_a_known_sequence_exactly() -> None:
         assert m["MaxConcurrentExecutions"] == 1
 
     run({"f": FakeFunction(handler=handler)}, body)
+
+
+def test_an_event_a_dead_warm_environment_never_took_runs_in_a_new_one() -> None:
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        from lambda_sandbox.types import InvocationResult
+
+        await service.invoke("f", b"{}", log_type="Tail")  # back in the pool at once
+        (warm,) = service.functions["f"].idle
+
+        def died(invocation: Any) -> Any:  # alive when taken, gone before the event reached it
+            fut = asyncio.get_running_loop().create_future()
+            result = InvocationResult.error("Runtime.ExitError", "exited", fatal=True)
+            result.undelivered = True
+            fut.set_result(result)
+            return fut
+
+        warm.submit = died  # type: ignore[method-assign]
+        out = await service.invoke("f", b'{"n": 2}', log_type="Tail")
+        assert out.function_error is None and json.loads(out.payload) == {"n": 2}
+        assert out.report is not None and out.report.init_ms is not None, "a cold start"
+        assert len(backend.started) == 2
+
+    run({"f": FakeFunction()}, body)

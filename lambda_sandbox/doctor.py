@@ -26,7 +26,12 @@ from lambda_sandbox.environments.identity import DEFAULT_DIR as UID_LOCKS
 from lambda_sandbox.environments.identity import IdentityPool
 from lambda_sandbox.environments.tmp_storage import loop_mount_available
 from lambda_sandbox.paths import default_state_dir
-from lambda_sandbox.sessions import labelled_processes, reap_processes, session_alive
+from lambda_sandbox.sessions import (
+    is_session_name,
+    labelled_processes,
+    reap_processes,
+    session_alive,
+)
 
 __all__ = ["Check", "Leftovers", "checks", "find_leftovers", "remove_leftovers"]
 
@@ -198,7 +203,11 @@ def _stale_containers() -> list[str]:
 def find_leftovers(state_dir: Path | None = None) -> Leftovers:
     state = state_dir or default_state_dir()
     driver = detect_cgroup_driver()
-    folders = [p for p in state.glob("s*-*") if p.is_dir() and not session_alive(p.name)]
+    folders = [
+        p
+        for p in (state.iterdir() if state.is_dir() else [])
+        if p.is_dir() and is_session_name(p.name) and not session_alive(p.name)
+    ]
     return Leftovers(
         processes=[(pid, s) for pid, s in labelled_processes().items() if not session_alive(s)],
         cgroups=driver.stale_groups(session_alive) if driver is not None else [],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from pathlib import Path
 
 __all__ = [
     "SESSION_VARIABLE",
+    "is_session_name",
     "labelled_processes",
     "new_session_id",
     "reap_processes",
@@ -32,10 +34,18 @@ def new_session_id() -> str:
     return f"s{os.getpid()}-{secrets.token_hex(3)}"
 
 
+_NAME = re.compile(r"s(\d+)-[0-9a-f]{6}")
+
+
+def is_session_name(name: str) -> bool:
+    """Is `name` a session id (not some other folder beside them, like sh-is-bash)?"""
+    return _NAME.fullmatch(name) is not None
+
+
 def session_alive(session: str) -> bool:
     """Sessions are named s<pid>-<random>: alive while that process runs."""
-    pid = session[1:].split("-", 1)[0]
-    return session.startswith("s") and pid.isdigit() and Path(f"/proc/{pid}").exists()
+    match = _NAME.fullmatch(session)
+    return match is not None and Path(f"/proc/{match.group(1)}").exists()
 
 
 def labelled_processes() -> dict[int, str]:
@@ -60,7 +70,7 @@ def reap_processes(is_alive: Callable[[str], bool] = session_alive) -> list[tupl
     """SIGKILL the marked processes of dead sessions; returns (pid, session) of each."""
     killed = []
     for pid, session in labelled_processes().items():
-        if pid != os.getpid() and not is_alive(session):
+        if pid != os.getpid() and is_session_name(session) and not is_alive(session):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
                 killed.append((pid, session))

@@ -108,16 +108,23 @@ def _reap_root(root: Path, is_alive: Callable[[str], bool], kill: bool) -> int:
     for session_dir in root.iterdir():
         if not session_dir.is_dir() or is_alive(session_dir.name):
             continue
-        for env_dir in session_dir.iterdir():
-            if env_dir.is_dir():
-                if kill:
-                    _kill_loop(env_dir / "cgroup.procs")
-                deadline = time.monotonic() + 5.0  # killed processes take a moment to exit
-                while not _rmdir(env_dir) and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                removed += 1
-        _rmdir(session_dir)
+        removed += _remove_session_dir(session_dir, kill)
     return removed
+
+
+def _remove_session_dir(session_dir: Path, kill: bool, timeout_s: float = 5.0) -> int:
+    """Kill (when `kill`) and remove a session's environment groups, then the session's own;
+    returns how many environment groups there were. A group whose processes have just exited
+    can refuse removal (EBUSY) for a while: it is tried again until `timeout_s`."""
+    envs = [d for d in session_dir.iterdir() if d.is_dir()] if session_dir.is_dir() else []
+    for env_dir in envs:
+        if kill:
+            _kill_loop(env_dir / "cgroup.procs")
+        deadline = time.monotonic() + timeout_s
+        while not _rmdir(env_dir) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    _rmdir(session_dir)
+    return len(envs)
 
 
 class Cgroup(ABC):
@@ -171,7 +178,8 @@ class CgroupDriver(ABC):
 
     @abstractmethod
     def remove_session(self, session: str) -> None:
-        """Remove the session's (empty) parent group at shutdown."""
+        """Remove the session's groups at shutdown: any environment group still there (one
+        whose removal was refused a moment ago) and then the session's own."""
 
     @abstractmethod
     def roots(self) -> list[Path]:
@@ -225,8 +233,8 @@ class CgroupV1Driver(CgroupDriver):
         self.bases = bases  # controller -> the sandbox's parent dir in that hierarchy
 
     def remove_session(self, session: str) -> None:
-        for base in self.bases.values():
-            _rmdir(base / ROOT_NAME / session)
+        for controller, base in sorted(self.bases.items(), key=lambda cb: cb[0] != "memory"):
+            _remove_session_dir(base / ROOT_NAME / session, kill=controller == "memory")
 
     def roots(self) -> list[Path]:
         return [base / ROOT_NAME for base in self.bases.values()]
@@ -307,7 +315,7 @@ class CgroupV2Driver(CgroupDriver):
         self.version = "v2 (delegated)" if delegated else "v2"
 
     def remove_session(self, session: str) -> None:
-        _rmdir(self.base / ROOT_NAME / session)
+        _remove_session_dir(self.base / ROOT_NAME / session, kill=True)
 
     def roots(self) -> list[Path]:
         return [self.base / ROOT_NAME]

@@ -39,7 +39,7 @@ from lambda_sandbox.environments.tmp_storage import TmpStorage, loop_mount_avail
 from lambda_sandbox.exceptions import BackendError, FunctionErrorType
 from lambda_sandbox.runtime_api.channel import RuntimeChannel
 from lambda_sandbox.runtime_api.server import RuntimeAPIServer
-from lambda_sandbox.sessions import session_alive
+from lambda_sandbox.sessions import is_session_name, session_alive
 from lambda_sandbox.types import (
     LAMBDA_PATHS,
     Enforcement,
@@ -273,8 +273,8 @@ class ProcessBackend(Backend):
             )
         else:
             self._cgroups.reap_stale(session_alive)
-        for stale in self.state_dir.glob("s*-*"):
-            if stale.is_dir() and not session_alive(stale.name):
+        for stale in self.state_dir.iterdir():
+            if stale.is_dir() and is_session_name(stale.name) and not session_alive(stale.name):
                 shutil.rmtree(stale, ignore_errors=True)
         self._lambda_root = root
         self._loop_tmp = root and loop_mount_available()

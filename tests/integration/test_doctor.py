@@ -20,7 +20,7 @@ from lambda_sandbox.sessions import SESSION_VARIABLE
 
 pytestmark = [pytest.mark.root]
 
-DEAD = "s999999-d0c70r"  # no process 999999: a session that crashed
+DEAD = "s999999-d0c70f"  # no process 999999: a session that crashed
 
 
 def test_doctor_finds_and_removes_a_crashed_sessions_leftovers(
@@ -28,6 +28,7 @@ def test_doctor_finds_and_removes_a_crashed_sessions_leftovers(
 ) -> None:
     state = tmp_path / "state"
     (state / DEAD / "env1").mkdir(parents=True)
+    (state / "sh-is-bash").mkdir()  # the backend's own folder beside the sessions': kept
     monkeypatch.setenv("SANDBOX_STATE_DIR", str(state))
     orphan = subprocess.Popen(["sleep", "300"], env={**os.environ, SESSION_VARIABLE: DEAD})
     driver = detect_cgroup_driver()
@@ -58,6 +59,7 @@ def test_doctor_finds_and_removes_a_crashed_sessions_leftovers(
         assert orphan.poll() is not None, "the orphan was stopped"
         assert driver.stale_groups(lambda s: s != DEAD) == []
         assert not (state / DEAD).exists() and not (lock / str(uid)).exists()
+        assert (state / "sh-is-bash").is_dir()
         text = runner.invoke(main, ["doctor"])
         assert "No leftovers of crashed sandboxes." in text.output, text.output
     finally:

@@ -80,3 +80,13 @@ def test_peer_uid_of_a_connection_from_another_uid() -> None:
                 conn.sendall(b"x")
         finally:
             child.wait(10)
+
+
+def test_only_session_names_count_as_sessions() -> None:
+    from lambda_sandbox.sessions import is_session_name, new_session_id, session_alive
+
+    mine = new_session_id()
+    assert is_session_name(mine) and session_alive(mine)
+    assert not is_session_name("sh-is-bash") and not session_alive("sh-is-bash")
+    assert not is_session_name("s1-notahex") and is_session_name("s999999-d0c70f")
+    assert not session_alive("s999999-d0c70f")

@@ -5,14 +5,24 @@ here for the suites), as is switching MemorySize.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from lambda_sandbox.limits import load_limits
 
-__all__ = ["Call", "bench_tiers", "cpu_info", "invoke", "percentile", "set_memory"]
+__all__ = [
+    "Call",
+    "bench_tiers",
+    "cpu_info",
+    "invoke",
+    "ms_per_unit_here",
+    "percentile",
+    "set_memory",
+]
 from lambda_sandbox.client import Call, invoke, set_memory
 
 
@@ -92,3 +102,14 @@ def fidelity_tiers() -> list[int]:
     if capped:
         tiers += sorted({capped[0], capped[-1]})
     return tiers
+
+
+def ms_per_unit_here() -> float:
+    """CPU ms per unit of the reference functions' work (SHA-256 over 1 MiB) on this host:
+    it sizes the runs; the results do not depend on it."""
+    buffer = b"\x5a" * (1 << 20)
+    digest = hashlib.sha256()
+    t0 = time.process_time()
+    for _ in range(40):
+        digest.update(buffer)
+    return (time.process_time() - t0) * 1000 / 40

@@ -16,11 +16,9 @@ against the share the host gave shows that the cap itself is enforced as stated.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import statistics
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from typing import Any
 import pytest
 
 from benchmarks.conftest import SandboxProcess
-from benchmarks.measure import cpu_info, fidelity_tiers, invoke
+from benchmarks.measure import cpu_info, fidelity_tiers, invoke, ms_per_unit_here
 from lambda_sandbox.limits import load_limits
 from lambda_sandbox.pytest_plugin import make_lambda_client
 
@@ -62,16 +60,6 @@ def fidelity_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandb
         yield server
     finally:
         server.stop()
-
-
-def _ms_per_unit_here() -> float:
-    """CPU ms per unit of work on this host (sizes the runs; the results do not depend on it)."""
-    buffer = b"\x5a" * (1 << 20)
-    digest = hashlib.sha256()
-    t0 = time.process_time()
-    for _ in range(40):
-        digest.update(buffer)
-    return (time.process_time() - t0) * 1000 / 40
 
 
 def fidelity_rows(
@@ -120,7 +108,7 @@ def test_cpu_share_against_the_rule(
 ) -> None:
     client = make_lambda_client(fidelity_sandbox.url)
     benchmark.group = "fidelity"
-    per_unit = _ms_per_unit_here()
+    per_unit = ms_per_unit_here()
     units, threads = {}, {}
     for memory in TIERS:
         info = cpu_info(memory)

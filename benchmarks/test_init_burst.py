@@ -13,9 +13,7 @@ vCPU); the handler's ratio = 1,769 / memory = the tier's share holds for the inv
 
 from __future__ import annotations
 
-import hashlib
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from typing import Any
 import pytest
 
 from benchmarks.conftest import SandboxProcess
-from benchmarks.measure import cpu_info, invoke, set_memory
+from benchmarks.measure import cpu_info, invoke, ms_per_unit_here, set_memory
 from lambda_sandbox.limits import load_limits
 from lambda_sandbox.pytest_plugin import make_lambda_client
 
@@ -37,18 +35,9 @@ TARGET_S = 0.5  # INIT work at one vCPU; at 128 MB's share it would take ~7 s, u
 TOLERANCE = 0.30  # Init Duration includes the runtime's own start (~0.2 s), not throttled alike
 
 
-def _ms_per_unit_here() -> float:
-    buffer = b"\x5a" * (1 << 20)
-    digest = hashlib.sha256()
-    t0 = time.process_time()
-    for _ in range(40):
-        digest.update(buffer)
-    return (time.process_time() - t0) * 1000 / 40
-
-
 @pytest.fixture(scope="module")
 def init_units() -> int:
-    return max(20, round(TARGET_S * 1000 / _ms_per_unit_here()))
+    return max(20, round(TARGET_S * 1000 / ms_per_unit_here()))
 
 
 @pytest.fixture(scope="module")

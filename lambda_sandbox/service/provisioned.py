@@ -63,7 +63,6 @@ class ProvisionedConfig:
     reason: str | None = None
     idle: list[Environment] = field(default_factory=list)
     busy: set[Environment] = field(default_factory=set)
-    task: asyncio.Task[None] | None = None
     max_busy: int = 0
 
     @property
@@ -134,11 +133,7 @@ class ProvisionedPool:
             self._drop(old)
         config = ProvisionedConfig(qualifier, version, count)
         configs[qualifier] = config
-        config.task = asyncio.get_running_loop().create_task(
-            self._provision(latest.versions[version], config)
-        )
-        self._tasks.add(config.task)
-        config.task.add_done_callback(self._tasks.discard)
+        self._start(self._provision(latest.versions[version], config))
         return config
 
     def get(

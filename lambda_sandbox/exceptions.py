@@ -44,6 +44,9 @@ __all__ = [
     "ResourceNotFoundException",
     "SandboxError",
     "ServiceException",
+    "SnapStartException",
+    "SnapStartNotReadyException",
+    "SnapStartTimeoutException",
     "ThrottleReason",
     "TooManyRequestsException",
     "UnknownOperationException",
@@ -161,6 +164,24 @@ class ResourceNotFoundException(LambdaAPIError):
 class ResourceConflictException(LambdaAPIError):
     status = 409
     error_type = "ResourceConflictException"
+    kind = "User"
+
+
+class SnapStartNotReadyException(LambdaAPIError):
+    status = 409
+    error_type = "SnapStartNotReadyException"
+    kind = "User"
+
+
+class SnapStartException(LambdaAPIError):
+    status = 400
+    error_type = "SnapStartException"
+    kind = "User"
+
+
+class SnapStartTimeoutException(LambdaAPIError):
+    status = 408
+    error_type = "SnapStartTimeoutException"
     kind = "User"
 
 

@@ -220,3 +220,7 @@ class InitOutcome:
     # INIT has not run yet: it runs with the first invoke (the RIE), and duration_ms is only
     # the environment's start; the invoke's result carries the INIT duration
     deferred: bool = False
+    # restored from a SnapStart snapshot: duration_ms is REPORT's Restore Duration, billed_ms
+    # the part Lambda bills (loading the runtime and the after-restore hooks)
+    restored: bool = False
+    billed_ms: float | None = None

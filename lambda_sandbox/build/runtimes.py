@@ -63,10 +63,16 @@ _opt = os.environ.pop("_SANDBOX_OPT_DIR", "/opt")  # set only where /opt is not 
 _front = [_task, "%s/python/lib/%s/site-packages" % (_opt, _version), "%s/python" % _opt, _here]
 sys.path[:] = _front + [p for p in sys.path if p not in _front]
 
+if "_SANDBOX_SNAPSHOT_FD" in os.environ:  # a SnapStart snapshot: serve restores
+    import _sandbox_snapshot  # noqa: E402
+
+    _sandbox_snapshot.install()
+
 from awslambdaric.__main__ import main  # noqa: E402
 
 main(sys.argv)
 '''
+SNAPSHOT_TEMPLATE = Path(__file__).parents[1] / "environments" / "snapshot_template.py"
 
 
 @dataclass(frozen=True)
@@ -209,7 +215,8 @@ def _compile(interpreter: str, folder: Path) -> None:
 def _runtime_dir(version: str | None, interpreter: str | None, say: Progress) -> Path:
     own = f"{sys.version_info[0]}.{sys.version_info[1]}"
     pins = [f"{d}=={metadata.version(d)}" for d in RUNTIME_DISTRIBUTIONS]
-    key = "\n".join([version or "provided", *pins, BOOTSTRAP, "compiled"])
+    template = SNAPSHOT_TEMPLATE.read_text()
+    key = "\n".join([version or "provided", *pins, BOOTSTRAP, template, "compiled"])
     if version == own:  # hard links to this install's files: named after their location too
         key += "\n" + "\n".join(
             str(t) for d in _closure(RUNTIME_DISTRIBUTIONS) for t in _top_level(d)
@@ -225,6 +232,7 @@ def _runtime_dir(version: str | None, interpreter: str | None, say: Progress) ->
             _wheels_for(version, into)
         if version is not None:
             (into / "bootstrap.py").write_text(BOOTSTRAP)
+            (into / "_sandbox_snapshot.py").write_text(template)
             if not (into / "awslambdaric").is_dir():
                 raise BuildError(f"awslambdaric for Python {version} did not install")
             if interpreter is not None:

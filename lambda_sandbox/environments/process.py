@@ -38,6 +38,7 @@ from lambda_sandbox.environments.lambda_root import (
 from lambda_sandbox.environments.tmp_storage import TmpStorage, loop_mount_available, prepare_tmp
 from lambda_sandbox.exceptions import BackendError, FunctionErrorType
 from lambda_sandbox.runtime_api.channel import RuntimeChannel
+from lambda_sandbox.runtime_api.protocol import Route
 from lambda_sandbox.runtime_api.server import RuntimeAPIServer
 from lambda_sandbox.sessions import is_session_name, session_alive
 from lambda_sandbox.types import (
@@ -53,6 +54,7 @@ from lambda_sandbox.types import (
 __all__ = ["ProcessBackend", "ProcessEnvironment"]
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
+SNAPSHOT_FD = "_SANDBOX_SNAPSHOT_FD"  # environments/snapshot_template.py reads it
 _TMP = Path("/tmp")
 
 
@@ -128,7 +130,11 @@ class ProcessEnvironment(Environment):
 
     # lifecycle ---------------------------------------------------------------------------
     async def _watch(self, proc: asyncio.subprocess.Process) -> None:
-        returncode = await proc.wait()
+        await self._ended(await proc.wait())
+
+    async def _ended(self, returncode: int | None) -> None:
+        """The runtime process has exited: its last output, the answer of an invoke it was
+        running, and the environment's resources."""
         self.exit_time = time.monotonic()
         if self.cgroup is not None:  # the group goes away below: keep its peak for the REPORT
             self._final_peak = self.cgroup.peak_memory_bytes() or 0
@@ -215,13 +221,22 @@ class ProcessEnvironment(Environment):
             return None
         return max(charged or 0, self._peak_rss) + overhead
 
-    def _resident_peak(self) -> int:
-        """The largest VmHWM (peak RSS) among the environment's processes, in bytes."""
+    @property
+    def pid(self) -> int | None:
+        """The runtime's process (the launcher execs it)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def pids(self) -> list[int]:
+        """The environment's processes."""
         pids = self.cgroup.pids() if self.cgroup is not None else []
         if not pids and self._proc is not None:
             pids = [self._proc.pid]
+        return pids
+
+    def _resident_peak(self) -> int:
+        """The largest VmHWM (peak RSS) among the environment's processes, in bytes."""
         peak = 0
-        for pid in pids:
+        for pid in self.pids():
             try:
                 with open(f"/proc/{pid}/status", "rb") as f:
                     for line in f:
@@ -315,7 +330,16 @@ class ProcessBackend(Backend):
         )
 
     # environments --------------------------------------------------------------------------
-    async def start(self, env_id: str, spec: EnvironmentSpec) -> ProcessEnvironment:
+    async def start(
+        self,
+        env_id: str,
+        spec: EnvironmentSpec,
+        *,
+        pass_fd: int | None = None,
+        route: Route | None = None,
+    ) -> ProcessEnvironment:
+        """A new environment; `pass_fd` (and its `route` for the Runtime API port) make it a
+        SnapStart template (environments/snapshots.py)."""
         fs = spec.filesystem
         if not spec.runtime.startswith(("python", "provided")):
             raise BackendError(
@@ -355,7 +379,7 @@ class ProcessBackend(Backend):
             channel = RuntimeChannel(env_id, self.max_response_bytes, self.max_stream_bytes)
             if cgroup is not None and spec.init_cpu_quota_us != spec.cpu_quota_us:
                 channel.first_next.add_done_callback(_end_of_init(cgroup, spec))
-            address = await self.runtime_server.open(channel, user[0] if user else None)
+            address = await self.runtime_server.open(channel, user[0] if user else None, route)
             env = ProcessEnvironment(env_id, spec, self, channel, address, cgroup, storage, user)
             plan = self._plan(spec, fs, cgroup, storage, user, workdir)
             variables = dict(spec.environment)
@@ -364,6 +388,8 @@ class ProcessBackend(Backend):
                 variables["TMPDIR"] = str(storage.directory / "tmp")
                 variables["_SANDBOX_OPT_DIR"] = plan["opt"]
             variables["AWS_LAMBDA_RUNTIME_API"] = address
+            if pass_fd is not None:
+                variables[SNAPSHOT_FD] = str(pass_fd)
             read_fd, write_fd = os.pipe()
             env.started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
@@ -374,6 +400,7 @@ class ProcessBackend(Backend):
                 env=variables,
                 cwd=fs.task,
                 start_new_session=True,
+                pass_fds=(pass_fd,) if pass_fd is not None else (),
             )  # fmt: skip
         except (OSError, BackendError) as exc:
             for fd in (read_fd, write_fd):

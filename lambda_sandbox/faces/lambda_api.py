@@ -131,7 +131,7 @@ def function_configuration(
         "EphemeralStorage": {"Size": cfg.ephemeral_mb},
         "SnapStart": {
             "ApplyOn": "PublishedVersions" if cfg.snap_start else "None",
-            "OptimizationStatus": "Off",
+            "OptimizationStatus": "On" if cfg.snap_start and state.version != LATEST else "Off",
         },
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{cfg.name}"},
     }

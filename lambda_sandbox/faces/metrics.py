@@ -53,6 +53,11 @@ class _ServiceCollector(Collector):
                 "Async events an earlier run accepted and this one resumed",
                 "async_events_resumed",
             ),
+            "snapstart_restores": ("Cold starts restored from a SnapStart snapshot", "restores"),
+            "snapstart_uniqueness_warnings": (
+                "Restores that share random state or INIT connections with another restore",
+                "uniqueness_warnings",
+            ),
         }
         families = {
             key: CounterMetricFamily(f"lambda_{key}", doc, labels=["function_name"])
@@ -87,6 +92,12 @@ class _ServiceCollector(Collector):
                     "Init Duration of cold starts",
                     name,
                     stats.init_duration,
+                ),
+                _histogram(
+                    "lambda_restore_duration_milliseconds",
+                    "Restore Duration of SnapStart cold starts",
+                    name,
+                    stats.restore_duration,
                 ),
                 _histogram(
                     "lambda_max_memory_used_megabytes",

@@ -25,6 +25,7 @@ PREFIX = "/2018-06-01/runtime"
 NEXT_PATH = f"{PREFIX}/invocation/next"
 INVOCATION_PREFIX = f"{PREFIX}/invocation/"
 INIT_ERROR_PATH = f"{PREFIX}/init/error"
+RESTORE_ERROR_PATH = f"{PREFIX}/restore/error"  # an after-restore hook failed (SnapStart)
 ACCEPTED = b'{"status":"OK"}'
 
 
@@ -132,7 +133,7 @@ def dispatch(channel: RuntimeChannel, request: Request, reply: Reply) -> None:
             return invocation_response(channel, request, reply, request_id)
         if action == "error":
             return invocation_error(channel, request, reply, request_id)
-    if method == "POST" and path == INIT_ERROR_PATH:
+    if method == "POST" and path in (INIT_ERROR_PATH, RESTORE_ERROR_PATH):
         return init_error(channel, request, reply)
     return _error(reply, 404, "NotFound", f"{method} {path} is not a Runtime API endpoint")
 

@@ -10,10 +10,12 @@ and the sandbox's own endpoints can tell an environment's uid, or anyone else, f
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
+from collections.abc import Iterable
 
-__all__ = ["peer_uid"]
+__all__ = ["peer_process", "peer_uid"]
 
 _TABLES: dict[int, str] = {socket.AF_INET: "/proc/net/tcp", socket.AF_INET6: "/proc/net/tcp6"}
 
@@ -32,9 +34,8 @@ def _family(host: str) -> tuple[str, int]:
     return host, socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def peer_uid(peername: object, sockname: object) -> int | None:
-    """The uid owning the socket at `peername` (host, port) that is connected to `sockname`
-    (our end); None when it is not a local socket (or it has gone)."""
+def _peer_socket(peername: object, sockname: object) -> list[bytes] | None:
+    """The /proc/net/tcp row of the socket at `peername` connected to `sockname`."""
     if not isinstance(peername, tuple) or not isinstance(sockname, tuple):
         return None
     try:
@@ -45,9 +46,39 @@ def peer_uid(peername: object, sockname: object) -> int | None:
         with open(_TABLES[family], "rb") as table:
             next(table)
             for line in table:
-                fields = line.split(None, 8)
+                fields = line.split(None, 10)
                 if fields[1] == local and fields[2] == remote:
-                    return int(fields[7])
+                    return fields
     except (OSError, ValueError, IndexError, StopIteration):
         return None
+    return None
+
+
+def peer_uid(peername: object, sockname: object) -> int | None:
+    """The uid owning the socket at `peername` (host, port) that is connected to `sockname`
+    (our end); None when it is not a local socket (or it has gone)."""
+    fields = _peer_socket(peername, sockname)
+    try:
+        return int(fields[7]) if fields is not None else None
+    except (ValueError, IndexError):
+        return None
+
+
+def peer_process(peername: object, sockname: object, candidates: Iterable[int]) -> int | None:
+    """Which of the `candidates` (pids) holds the peer socket: the kernel names the socket's
+    inode in /proc/net/tcp and in the holder's /proc/<pid>/fd links."""
+    fields = _peer_socket(peername, sockname)
+    if fields is None or len(fields) < 10:
+        return None
+    link = f"socket:[{fields[9].decode()}]"
+    for pid in candidates:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == link:
+                        return pid
+                except OSError:
+                    continue
+        except OSError:
+            continue
     return None

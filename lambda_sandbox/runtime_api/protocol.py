@@ -5,6 +5,9 @@ client, the runtime interface client, so it runs on a bare protocol instead of a
 framework: per request one parse and one write, no routing objects, no tasks. Each connection
 belongs to one environment (one port per environment), so no lookup is needed either; when the
 environment has a uid of its own, a connection from any other uid is refused as it is made.
+Environments restored from one SnapStart snapshot share their template's port (the runtime
+client read its address before the snapshot): there a `route` names the connection's
+environment from the process that owns the peer socket, or refuses it.
 Keep-alive, Content-Length and chunked bodies are handled by the parser.
 """
 
@@ -21,7 +24,10 @@ from lambda_sandbox.runtime_api.endpoints import Request, dispatch, finish_strea
 from lambda_sandbox.runtime_api.peer import peer_uid
 from lambda_sandbox.types import Invocation, ResponseStream
 
-__all__ = ["RuntimeAPIProtocol"]
+__all__ = ["Route", "RuntimeAPIProtocol"]
+
+# a connection's environment, from its transport (None: it belongs to none of them)
+Route = Callable[[asyncio.BaseTransport], RuntimeChannel | None]
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _NOT_YOURS = (
@@ -36,9 +42,11 @@ class RuntimeAPIProtocol(asyncio.Protocol):
         channel: RuntimeChannel,
         connections: set[RuntimeAPIProtocol],
         uid: int | None = None,
+        route: Route | None = None,
     ) -> None:
         self.channel = channel
         self.uid = uid  # the environment's own: no other may connect
+        self.route = route
         self.connections = connections
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
@@ -55,7 +63,14 @@ class RuntimeAPIProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.connections.add(self)
-        if self.uid is not None:
+        if self.route is not None:
+            channel = self.route(transport)
+            if channel is None:
+                self.send(403, _NOT_YOURS)
+                self.close()
+            else:
+                self.channel = channel
+        elif self.uid is not None:
             extra = transport.get_extra_info
             peer = peer_uid(extra("peername"), extra("sockname"))
             if peer != self.uid:

@@ -13,7 +13,7 @@ import asyncio
 import socket
 
 from lambda_sandbox.runtime_api.channel import RuntimeChannel
-from lambda_sandbox.runtime_api.protocol import RuntimeAPIProtocol
+from lambda_sandbox.runtime_api.protocol import Route, RuntimeAPIProtocol
 
 __all__ = ["RuntimeAPIServer"]
 
@@ -23,15 +23,18 @@ class RuntimeAPIServer:
         self.host = host
         self._servers: dict[str, tuple[asyncio.Server, set[RuntimeAPIProtocol]]] = {}
 
-    async def open(self, channel: RuntimeChannel, uid: int | None = None) -> str:
+    async def open(
+        self, channel: RuntimeChannel, uid: int | None = None, route: Route | None = None
+    ) -> str:
         """Listen for `channel`'s runtime on a fresh port; returns host:port. With `uid`, only
-        connections from sockets that uid owns are served."""
+        connections from sockets that uid owns are served; with `route`, each connection is
+        served by the channel it names (SnapStart: one port for a snapshot's environments)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         connections: set[RuntimeAPIProtocol] = set()
         server = await asyncio.get_running_loop().create_server(
-            lambda: RuntimeAPIProtocol(channel, connections, uid), sock=sock
+            lambda: RuntimeAPIProtocol(channel, connections, uid, route), sock=sock
         )
         address = f"{self.host}:{sock.getsockname()[1]}"
         self._servers[address] = (server, connections)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lambda_sandbox.environments.base import Backend, Environment
 from lambda_sandbox.exceptions import BackendError, FunctionErrorType, ServiceException
@@ -22,6 +24,9 @@ from lambda_sandbox.log_lines import init_report_line
 from lambda_sandbox.service.environment_variables import log_stream_name, new_env_id
 from lambda_sandbox.service.function_state import FunctionState
 from lambda_sandbox.types import EnvironmentSpec, InitOutcome, InvocationResult
+
+if TYPE_CHECKING:
+    from lambda_sandbox.service.snapstart import SnapStart
 
 __all__ = ["ColdStart", "ColdStarts", "timeout_result"]
 
@@ -35,6 +40,8 @@ class ColdStart:
     started: float  # perf_counter at which the invoke's own time starts
     failed: InvocationResult | None = None  # the invoke failed during a retried INIT
     lines: list[str] = field(default_factory=list)  # INIT_REPORT lines and INIT output
+    restore_ms: float | None = None  # restored from a SnapStart snapshot instead of INIT
+    billed_restore_ms: int | None = None
 
 
 def timeout_result(request_id: str, timeout_s: float) -> InvocationResult:
@@ -75,6 +82,7 @@ class ColdStarts:
         self.backend = backend
         self.spec_of = spec_of
         self.init_limit_s = init_limit_s
+        self.snapstart: SnapStart | None = None  # set by the service
 
     async def start_env(self, state: FunctionState, provisioned: bool = False) -> Environment:
         """A new environment of `state` (provisioned: its INIT at the tier's own CPU share,
@@ -94,7 +102,15 @@ class ColdStarts:
             raise ServiceException(f"Could not start an execution environment: {exc}") from exc
 
     async def run(self, state: FunctionState, request_id: str, timeout_s: float) -> ColdStart:
-        """Start an environment and run INIT, retrying it once inside the invoke."""
+        """Start an environment and run INIT, retrying it once inside the invoke (or restore
+        one from the version's SnapStart snapshot)."""
+        if state.snapshot is not None and self.snapstart is not None:
+            started = time.perf_counter()
+            env, restored, notes = await self.snapstart.restore(state, request_id)
+            billed = math.ceil(restored.billed_ms or 0.0)
+            return ColdStart(env, None, time.perf_counter(), lines=notes,
+                             restore_ms=(time.perf_counter() - started) * 1000,
+                             billed_restore_ms=billed)  # fmt: skip
         env = await self.start_env(state)
         outcome = await env.wait_init(self.init_limit_s)
         if outcome is not None and outcome.ok:

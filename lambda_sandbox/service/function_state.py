@@ -186,6 +186,10 @@ class FunctionState:
     policies: dict[str | None, dict[str, Any]] = field(default_factory=dict)
     # provisioned concurrency by qualifier (a version or alias): provisioned.ProvisionedConfig
     provisioned: dict[str, Any] = field(default_factory=dict)
+    # a published version's SnapStart snapshot (environments/snapshots.py), and what its
+    # restores showed: the uniqueness checks compare them (service/snapstart.py)
+    snapshot: Any = None
+    restored_states: dict[str, set[str]] = field(default_factory=dict)
     last_version: int = 0  # on $LATEST: the highest number ever published
     published_from: FunctionConfig | None = None  # a version: $LATEST's config at the time
     revision_id: str = field(default_factory=new_revision)

@@ -133,6 +133,7 @@ class InvokeLifecycle:
         timeout_s = cfg.timeout_s
         lines: list[str] = []
         init_ms: float | None = None
+        restore: tuple[float | None, int | None] = (None, None)  # SnapStart: instead of INIT
         result: InvocationResult | None = None
         if state.pending:
             self.finish_pending(state)
@@ -148,6 +149,7 @@ class InvokeLifecycle:
             state.stats.cold_starts += 1
             cold = await self.cold_starts.run(state, request_id, timeout_s)
             env, init_ms, result, t0 = cold.env, cold.init_ms, cold.failed, cold.started
+            restore = (cold.restore_ms, cold.billed_restore_ms)
             lines += cold.lines
         lines.append(start_line(request_id, state.version))
         lines += env.take_output()  # the INIT phase's output belongs before this invoke
@@ -184,6 +186,8 @@ class InvokeLifecycle:
             memory_mb=cfg.memory_mb,
             max_memory_used_mb=0,
             init_ms=init_ms,
+            restore_ms=restore[0],
+            billed_restore_ms=restore[1],
         )
         if result.error_type == FunctionErrorType.TIMEOUT:
             report.status = "timeout"
@@ -284,7 +288,7 @@ def _account(state: FunctionState, report: Report, result: InvocationResult) -> 
     stats.invocations += 1
     stats.duration.observe(report.duration_ms)
     stats.max_memory_used_mb.observe(report.max_memory_used_mb)
-    stats.billed_ms_total += report.billed_ms
+    stats.billed_ms_total += report.billed_ms + (report.billed_restore_ms or 0)
     if result.is_error:
         stats.errors += 1
     if result.error_type == FunctionErrorType.TIMEOUT:

@@ -65,6 +65,7 @@ from lambda_sandbox.service.invoke import (
 from lambda_sandbox.service.pool import EnvironmentPool
 from lambda_sandbox.service.provisioned import ProvisionedPool
 from lambda_sandbox.service.registry import FunctionRegistry, parse_name
+from lambda_sandbox.service.snapstart import SnapStart
 from lambda_sandbox.service.versions import (
     check_revision,
     create_alias,
@@ -138,6 +139,8 @@ class LambdaService:
         self.cold_starts = ColdStarts(
             backend, self.specs.of, init_limit_s or float(lim.q("init", "on_demand_s"))
         )
+        self.snapstart = SnapStart(backend, self.specs.of, lim, self._spawn)
+        self.cold_starts.snapstart = self.snapstart
         self.lifecycle = InvokeLifecycle(
             lim, self.cold_starts, self.pool, self.specs.note, self._schedule_flush
         )
@@ -252,7 +255,9 @@ class LambdaService:
     ) -> FunctionState:
         latest = self.get(name)
         self._not_updating(latest)
-        return publish_version(latest, description, code_sha256, revision_id)
+        version = publish_version(latest, description, code_sha256, revision_id)
+        self.snapstart.published(version)
+        return version
 
     def auto_publish(self, name: str) -> FunctionState | None:
         """SAM's AutoPublishAlias: publish $LATEST (a new version when it changed) and point
@@ -262,6 +267,7 @@ class LambdaService:
         if not isinstance(alias, str) or not alias:
             return None
         version = publish_version(latest)
+        self.snapstart.published(version)
         if alias in latest.aliases:
             update_alias(latest, alias, version.version)
         else:
@@ -390,6 +396,8 @@ class LambdaService:
         for env in [*state.idle]:
             self._spawn(env.kill())
         state.idle.clear()
+        if state.snapshot is not None:
+            self._spawn(self.snapstart.retire(state))
 
     def load_stored_functions(self) -> list[tuple[dict[str, Any], Path]]:
         """The functions created through the API in an earlier run (to register again)."""
@@ -420,6 +428,7 @@ class LambdaService:
         is buffered into the payload, as Invoke does."""
         state, invoked_arn = self.registry.resolve(name, qualifier, invoke=True)
         client_context = decode_client_context(client_context)
+        self.snapstart.check_ready(state)
         if state.function.state != "Active":
             raise ResourceConflictException(
                 "The operation cannot be performed at this time. The function is currently in "
@@ -501,6 +510,8 @@ class LambdaService:
             self.lifecycle.finish_pending(state)
         envs = await self.pool.close() + await self.provisioned.close()
         await asyncio.gather(*(e.kill() for e in envs), return_exceptions=True)
+        snapshots = [self.snapstart.retire(s) for s in self.registry.all_states() if s.snapshot]
+        await asyncio.gather(*snapshots, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

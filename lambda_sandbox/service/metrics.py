@@ -110,10 +110,13 @@ class FunctionMetrics:
     async_events_resumed: int = 0  # accepted by an earlier run that stopped or crashed
     provisioned_invocations: int = 0  # served by a provisioned environment
     provisioned_spillover: int = 0  # all provisioned environments busy: ran on-demand
+    restores: int = 0  # cold starts restored from a SnapStart snapshot
+    uniqueness_warnings: int = 0  # restores that share state with another one (SnapStart)
     max_concurrency: int = 0
     billed_ms_total: int = 0
     duration: Distribution = field(default_factory=Distribution)
     init_duration: Distribution = field(default_factory=Distribution)
+    restore_duration: Distribution = field(default_factory=Distribution)
     max_memory_used_mb: Distribution = field(
         default_factory=lambda: Distribution(buckets=(64, 128, 256, 512, 1024, 2048, 4096, 10240))
     )
@@ -139,6 +142,9 @@ class FunctionMetrics:
             "MaxConcurrentExecutions": self.max_concurrency,
             "Duration": self.duration.summary(since),
             "InitDuration": self.init_duration.summary(since),
+            "RestoreDuration": self.restore_duration.summary(since),
+            "SnapStartRestores": self.restores,
+            "SnapStartUniquenessWarnings": self.uniqueness_warnings,
             "MaxMemoryUsed": self.max_memory_used_mb.summary(since),
             "BilledDurationTotal": self.billed_ms_total,
             "Environments": environments,

@@ -1,0 +1,207 @@
+"""The SnapStart template, inside the runtime (standard library only: the sandbox copies it to
+/var/runtime/_sandbox_snapshot.py, where nothing else of the sandbox can be imported).
+
+A SnapStart environment runs INIT and the before-snapshot hooks as on Lambda; where awslambdaric
+would ask the Runtime API for `restore/next`, this process becomes the snapshot: it waits on a
+socket the sandbox passed it (`_SANDBOX_SNAPSHOT_FD`) and forks one restored environment per
+request. A fork is a copy-on-write copy of the initialized process, so memory, imported modules,
+loaded models and Python's `random` state are the snapshot's, as after a Firecracker restore
+(Python re-seeds `random` in a forked child on its own; that is undone here, or the bug SnapStart
+users must fix would be hidden). The child takes the stdout/stderr pipe of its new environment,
+waits until the sandbox has moved it into that environment's cgroup, then returns to awslambdaric,
+which runs the after-restore hooks and polls for events. What it checks for the uniqueness
+warnings (random states, connections opened at INIT) goes to the sandbox on a pipe of its own.
+
+A fork keeps only the calling thread. A process with more threads at the end of INIT cannot be
+snapshotted this way: the template refuses, naming the threads, and the version fails to publish
+with that reason; it never forks a process whose pools would hang.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+__all__ = ["install"]
+
+FD_VARIABLE = "_SANDBOX_SNAPSHOT_FD"
+_MAX_MESSAGE = 65536
+_state: dict[str, Any] = {}
+
+
+def _threads() -> list[str]:
+    """The threads other than this one: Python's by their names, native ones (onnxruntime's or
+    llama.cpp's pools) by their kernel names."""
+    others = []
+    for task in sorted(os.listdir("/proc/self/task")):
+        if int(task) == threading.get_native_id():
+            continue
+        try:
+            with open(f"/proc/self/task/{task}/comm") as f:
+                others.append((int(task), f.read().strip()))
+        except OSError:
+            continue
+    named = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+    return [named.get(tid, f"native thread {comm!r}") for tid, comm in others]
+
+
+def _send(sock: socket.socket, message: dict[str, Any]) -> None:
+    try:
+        sock.send(json.dumps(message).encode())
+    except OSError:
+        os._exit(0)  # the sandbox has gone: so has the snapshot
+
+
+def _reap(sock: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _send(sock, {"exit": pid, "status": os.waitstatus_to_exitcode(status)})
+
+
+def _tmp_files() -> list[str]:
+    found = []
+    for folder, _, files in os.walk("/tmp"):
+        found += [os.path.join(folder, name) for name in files]
+        if len(found) > 20:
+            break
+    return sorted(found)[:20]
+
+
+def _connections() -> int:
+    """Inet sockets this process holds (none belong to the Runtime API at this point)."""
+    inodes: set[str] = set()
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6", "/proc/self/net/udp"):
+        try:
+            with open(table) as f:
+                next(f)
+                inodes.update(line.split()[9] for line in f if len(line.split()) > 9)
+        except (OSError, StopIteration):
+            continue
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            count += 1
+    return count
+
+
+def _fingerprint() -> dict[str, Any]:
+    import random
+
+    def digest(value: object) -> str:
+        return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
+
+    out: dict[str, Any] = {"random": digest(random.getstate()), "connections": _connections()}
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        with contextlib.suppress(Exception):  # a numpy without the legacy global state
+            out["numpy"] = digest(numpy.random.get_state()[1].tobytes())
+    return out
+
+
+def _child(sock: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
+    """In the restored environment: its output, its cgroup, then back to awslambdaric."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    sock.close()
+    out, go, report = fds
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    if os.read(go, 1) != b"g":  # the sandbox gave up on this restore
+        os._exit(0)
+    os.close(go)
+    import random
+
+    random.setstate(_state["random"])  # as the snapshot had it (fork re-seeded it)
+    os.environ.update(request.get("environment") or {})
+    _state["report"] = report
+    _state["restored_at"] = time.monotonic()
+
+
+def _serve(client: Any) -> None:
+    """awslambdaric's `restore_next`: in the template, fork environments until the sandbox
+    closes the socket; in each child, return (the environment is restored)."""
+    import random
+
+    sock = socket.socket(fileno=int(os.environ.pop(FD_VARIABLE)))
+    threads = _threads()
+    if threads:
+        _send(sock, {"refused": "threads", "threads": threads})
+        raise RuntimeError(
+            f"SnapStart: {len(threads)} threads besides the main one are running at the end "
+            f"of INIT ({', '.join(threads)}); a snapshot keeps only the thread that calls the "
+            "handler. "
+            "Start thread pools in an after-restore hook (snapshot_restore_py."
+            "register_after_restore) or stop them in a before-snapshot hook."
+        )
+    _state["random"] = random.getstate()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGCHLD, lambda *_: _reap(sock))
+    _send(sock, {"ready": True, "tmp_files": _tmp_files()})
+    while True:
+        fds = array.array("i")
+        try:
+            message, ancillary, _, _ = sock.recvmsg(_MAX_MESSAGE, socket.CMSG_LEN(3 * fds.itemsize))
+        except OSError:
+            os._exit(0)
+        if not message:
+            os._exit(0)  # the sandbox closed the snapshot
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+        request = json.loads(message)
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            _send(sock, {"id": request.get("id"), "error": "three file descriptors expected"})
+            continue
+        pid = os.fork()
+        if pid == 0:
+            _child(sock, list(fds), request)
+            return
+        for fd in fds:
+            os.close(fd)
+        _send(sock, {"id": request.get("id"), "pid": pid})
+
+
+def _after_restore(original: Any) -> Any:
+    def run() -> None:
+        original()
+        report = _state.pop("report", None)
+        if report is None:
+            return
+        facts = _fingerprint()
+        facts["hooks_ms"] = (time.monotonic() - _state["restored_at"]) * 1000
+        try:
+            os.write(report, (json.dumps(facts) + "\n").encode())
+        finally:
+            os.close(report)
+
+    return run
+
+
+def install() -> None:
+    """Make awslambdaric's snap-start path serve restores (called by bootstrap.py)."""
+    from awslambdaric import lambda_runtime_client, lambda_runtime_hooks_runner
+
+    lambda_runtime_client.LambdaRuntimeClient.restore_next = _serve
+    hooks = lambda_runtime_hooks_runner
+    hooks.run_after_restore = _after_restore(hooks.run_after_restore)

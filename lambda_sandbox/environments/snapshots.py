@@ -1,0 +1,361 @@
+"""SnapStart on the process backend: a snapshot is an initialized template process; restored
+environments are forks of it.
+
+Chosen by measurement (benchmarks/test_snapstart.py; CRIU, the other candidate, fails `criu
+check` on these machines' kernels): fork is copy-on-write, so a restore costs a few
+milliseconds whatever the size of the model loaded at INIT, and it needs no privilege. The
+template (environments/snapshot_template.py, running inside the runtime) has run INIT and the
+before-snapshot hooks; per restore the sandbox sends it the new environment's output pipe, a
+"go" pipe and a report pipe over a Unix socket (SCM_RIGHTS), the template forks and answers the
+child's pid, the sandbox moves the child into the environment's own cgroup (memory, CPU share,
+pids) and writes "go". The child then runs the after-restore hooks and polls the Runtime API.
+
+Every environment of one snapshot reaches the Runtime API at the template's address (the
+runtime client read it before the snapshot), so that port routes each connection to the
+environment whose process holds the peer socket (runtime_api/peer.py), and refuses all others.
+What a fork cannot give a restored environment is said in `LIMITS`: it shares the template's
+uid, mount namespace and /tmp with the other environments of its version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lambda_sandbox.environments.process import SNAPSHOT_FD, ProcessEnvironment
+from lambda_sandbox.environments.tmp_storage import TmpStorage
+from lambda_sandbox.exceptions import BackendError
+from lambda_sandbox.runtime_api.channel import RuntimeChannel
+from lambda_sandbox.runtime_api.peer import peer_process
+from lambda_sandbox.types import EnvironmentSpec, InitOutcome
+
+if TYPE_CHECKING:
+    from lambda_sandbox.environments.process import ProcessBackend
+
+__all__ = ["LIMITS", "RestoredEnvironment", "Snapshot", "SnapshotRefused", "take_snapshot"]
+
+LIMITS = (
+    "environments restored from one snapshot share its uid, mount namespace and /tmp "
+    "(a fork cannot be given new ones without privileges the function would keep)"
+)
+_REPLY_S = 10.0
+_EXIT_STATUS_WAIT_S = 0.05  # for the template's exit status after the pidfd says "exited"
+
+
+class SnapshotRefused(BackendError):
+    """INIT ended in a state a fork cannot carry (threads), or INIT failed."""
+
+
+class _SharedTmp(TmpStorage):
+    """A restored environment's /tmp is its template's: nothing of its own to remove."""
+
+    def cleanup(self) -> None:
+        return None
+
+
+class RestoredEnvironment(ProcessEnvironment):
+    """One environment forked from a snapshot: its own cgroup, output and Runtime API channel."""
+
+    def __init__(self, env_id: str, spec: EnvironmentSpec, snapshot: Snapshot, pid: int,
+                 channel: RuntimeChannel, cgroup: Any) -> None:  # fmt: skip
+        template = snapshot.template
+        storage = _SharedTmp(False, None, template.storage.directory)
+        super().__init__(env_id, spec, template._backend, channel, template.address, cgroup,
+                         storage, template.user)  # fmt: skip
+        self.snapshot = snapshot
+        self._pid = pid
+        self.go_at = 0.0
+        self.report_fd: int | None = None
+        self.fingerprint: dict[str, Any] | None = None
+        self._pidfd: int | None = None
+        self._status: int | None = None
+        self._ending: asyncio.TimerHandle | None = None
+        self._ended_once = False
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    def pids(self) -> list[int]:
+        return (self.cgroup.pids() if self.cgroup is not None else []) or [self._pid]
+
+    def watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._pidfd = os.pidfd_open(self.pid)
+        loop.add_reader(self._pidfd, self._pidfd_readable)
+
+    def _pidfd_readable(self) -> None:
+        if self._pidfd is not None:
+            asyncio.get_running_loop().remove_reader(self._pidfd)
+        if self._ending is None and self.alive:  # the status may follow from the template
+            self._ending = asyncio.get_running_loop().call_later(
+                _EXIT_STATUS_WAIT_S, self._end_with, None
+            )
+
+    def exit_status(self, status: int) -> None:
+        """The template reaped this environment's process."""
+        self._status = status
+        if self._ending is not None:
+            self._ending.cancel()
+        self._end_with(status)
+
+    def _end_with(self, status: int | None) -> None:
+        if self.alive and not self._ended_once:
+            self._ended_once = True
+            asyncio.get_running_loop().create_task(self._ended(status))
+
+    async def wait_init(self, timeout_s: float) -> InitOutcome | None:
+        outcome = await super().wait_init(timeout_s)
+        if outcome is not None and outcome.ok:
+            self.fingerprint = self._read_report()
+            first = self.channel.first_next.result()
+            outcome.restored = True
+            outcome.billed_ms = (first - self.go_at) * 1000
+        return outcome
+
+    def _read_report(self) -> dict[str, Any] | None:
+        fd, self.report_fd = self.report_fd, None
+        if fd is None:
+            return None
+        try:
+            os.set_blocking(fd, False)
+            data = os.read(fd, 65536)
+        except OSError:
+            data = b""
+        finally:
+            os.close(fd)
+        try:
+            facts = json.loads(data)
+        except ValueError:
+            return None
+        return facts if isinstance(facts, dict) else None
+
+    async def kill(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+        if self._pidfd is not None and self.alive:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        await asyncio.shield(self.exited)
+
+    async def _release(self) -> None:
+        self._close_output()
+        self.snapshot.restored.pop(self.pid, None)
+        if self._pidfd is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self.report_fd is not None:
+            os.close(self.report_fd)
+            self.report_fd = None
+        if self.cgroup is not None:
+            for _ in range(100):
+                if self.cgroup.remove():
+                    break
+                self.cgroup.kill_all()
+                await asyncio.sleep(0.02)
+
+
+class Snapshot:
+    """An initialized environment kept as the template restored environments fork from."""
+
+    def __init__(self, backend: ProcessBackend) -> None:
+        self.backend = backend
+        self.sock, self._child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen by take
+        self.restored: dict[int, RestoredEnvironment] = {}
+        self.tmp_files: list[str] = []
+        self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._next_id = 0
+        self._template: ProcessEnvironment | None = None
+        loop.add_reader(self.sock.fileno(), self._on_message)
+
+    @property
+    def template(self) -> ProcessEnvironment:
+        assert self._template is not None
+        return self._template
+
+    # the Runtime API port all of them share ------------------------------------------------
+    def route(self, transport: asyncio.BaseTransport) -> RuntimeChannel | None:
+        extra = transport.get_extra_info
+        channels = {pid: env.channel for env in self.restored.values() for pid in env.pids()}
+        if self._template is not None:
+            channels.update({pid: self._template.channel for pid in self._template.pids()})
+        pid = peer_process(extra("peername"), extra("sockname"), list(channels))
+        return channels.get(pid) if pid is not None else None
+
+    # messages from the template -------------------------------------------------------------
+    def _on_message(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:  # the template has gone
+                self._stop_reading()
+                if not self.ready.done():
+                    self.ready.set_exception(SnapshotRefused("the runtime exited during INIT"))
+                for fut in self._replies.values():
+                    if not fut.done():
+                        fut.set_exception(BackendError("the snapshot's template has exited"))
+                return
+            with contextlib.suppress(ValueError, TypeError):
+                self._dispatch(json.loads(data))
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if "ready" in message or "refused" in message:
+            if not self.ready.done():
+                self.ready.set_result(message)
+        elif "exit" in message:
+            env = self.restored.get(int(message["exit"]))
+            if env is not None:
+                env.exit_status(int(message.get("status", 0)))
+        elif "id" in message:
+            fut = self._replies.pop(int(message["id"]), None)
+            if fut is not None and not fut.done():
+                fut.set_result(message)
+
+    def _stop_reading(self) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+
+    # restore ----------------------------------------------------------------------------------
+    async def restore(self, env_id: str, spec: EnvironmentSpec) -> RestoredEnvironment:
+        """A new environment of the snapshot's version, forked from the template."""
+        if self._template is None or not self._template.alive:
+            raise BackendError("the snapshot's template has exited")
+        backend = self.backend
+        cgroup = None
+        if backend._cgroups is not None:
+            cgroup = backend._cgroups.create(
+                backend.session, env_id, (spec.memory_mb - spec.overhead_mb) << 20,
+                spec.cpu_quota_us, spec.cpu_period_us, spec.pids_max,
+            )  # fmt: skip
+        out_r, out_w = os.pipe()
+        go_r, go_w = os.pipe()
+        report_r, report_w = os.pipe()
+        started = time.monotonic()
+        self._next_id += 1
+        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[self._next_id] = reply
+        try:
+            request = json.dumps({"id": self._next_id}).encode()
+            socket.send_fds(self.sock, [request], [out_w, go_r, report_w])
+        except OSError as exc:
+            raise BackendError(f"the snapshot's template does not answer: {exc}") from exc
+        finally:
+            for fd in (out_w, go_r, report_w):
+                os.close(fd)
+        try:
+            answer = await asyncio.wait_for(reply, _REPLY_S)
+            pid = int(answer["pid"])
+            if _parent_of(pid) != self.template.pid:
+                raise BackendError(f"pid {pid} is not a fork of the snapshot's template")
+            if cgroup is not None:
+                for procs in cgroup.procs_files:
+                    Path(procs).write_text(str(pid))
+        except (TimeoutError, KeyError, ValueError, OSError, BackendError) as exc:
+            for fd in (out_r, go_w, report_r):
+                os.close(fd)
+            if cgroup is not None:
+                cgroup.kill_all()
+                cgroup.remove()
+            if isinstance(exc, BackendError):
+                raise
+            raise BackendError(f"restoring from the snapshot failed: {exc!r}") from exc
+        channel = RuntimeChannel(env_id, backend.max_response_bytes, backend.max_stream_bytes)
+        env = RestoredEnvironment(env_id, spec, self, pid, channel, cgroup)
+        env.started = started
+        env.report_fd = report_r
+        env._attach_output(out_r)
+        self.restored[pid] = env
+        env.watch()
+        env.go_at = time.monotonic()
+        os.write(go_w, b"g")
+        os.close(go_w)
+        return env
+
+    async def close(self) -> None:
+        """Drop the snapshot: the template ends; restored environments are the service's."""
+        self._stop_reading()
+        self.sock.close()
+        with contextlib.suppress(OSError):
+            self._child_end.close()
+        if self._template is not None:
+            await self._template.kill()
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def take_snapshot(
+    backend: ProcessBackend, env_id: str, spec: EnvironmentSpec, limit_s: float
+) -> tuple[Snapshot, InitOutcome]:
+    """Run INIT (and the before-snapshot hooks) in a template environment of `spec`, to at most
+    `limit_s`. Raises SnapshotRefused, with the reason the function is told, when it fails."""
+    snapshot = Snapshot(backend)
+    try:
+        return await _initialize(snapshot, backend, env_id, spec, limit_s)
+    except BaseException:  # refused, or the sandbox is closing while INIT runs
+        await snapshot.close()
+        raise
+
+
+async def _initialize(
+    snapshot: Snapshot, backend: ProcessBackend, env_id: str, spec: EnvironmentSpec,
+    limit_s: float,
+) -> tuple[Snapshot, InitOutcome]:  # fmt: skip
+    template = await backend.start(
+        env_id, spec, pass_fd=snapshot._child_end.fileno(), route=snapshot.route
+    )
+    snapshot._template = template
+    snapshot._child_end.close()
+    waiting: list[asyncio.Future[Any]] = [snapshot.ready, template.exited]
+    await asyncio.wait(waiting, timeout=limit_s, return_when="FIRST_COMPLETED")
+    duration_ms = (time.monotonic() - template.started) * 1000
+    message = snapshot.ready.result() if snapshot.ready.done() and not (
+        snapshot.ready.exception()) else None  # fmt: skip
+    if message is not None and message.get("ready"):
+        snapshot.tmp_files = list(message.get("tmp_files") or [])
+        return snapshot, InitOutcome(ok=True, duration_ms=duration_ms)
+    await asyncio.sleep(0.05)  # the init error the runtime posts before it exits
+    raise SnapshotRefused(_refusal(message, template, limit_s))
+
+
+def _refusal(message: dict[str, Any] | None, template: ProcessEnvironment, limit_s: float) -> str:
+    if message is not None and message.get("refused") == "threads":
+        threads = [str(t) for t in message.get("threads") or []]
+        return (
+            f"{len(threads)} threads besides the main one were running at the end of INIT "
+            f"({', '.join(threads)}): "
+            "a snapshot keeps only the thread that calls the handler. Start thread pools in "
+            "an after-restore hook (snapshot_restore_py.register_after_restore), or stop them "
+            "in a before-snapshot hook."
+        )
+    if template.channel.init_error is not None:
+        error_type, body = template.channel.init_error
+        return f"INIT failed: {error_type}: {body.decode('utf-8', 'replace')[:500]}"
+    if template.alive:
+        return f"INIT did not finish within {limit_s:.0f} s"
+    return f"the runtime exited during INIT ({template.exited.result()})"
+
+
+assert SNAPSHOT_FD == "_SANDBOX_SNAPSHOT_FD"  # the name snapshot_template.py reads

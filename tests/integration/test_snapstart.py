@@ -1,0 +1,229 @@
+"""SnapStart on the process backend, through boto3 (issue 18; AWS's behaviour from the Lambda
+docs: snapstart.html, snapstart-monitoring.html, snapstart-uniqueness.html,
+snapstart-troubleshooting.html, snapstart-runtime-hooks-python.html).
+
+- Publishing a SnapStart version answers Pending, INIT runs once (before-snapshot hooks too),
+  the version becomes Active; its cold starts are restores: REPORT has Restore Duration and
+  Billed Restore Duration, no Init Duration; AWS_LAMBDA_INITIALIZATION_TYPE is snap-start; the
+  log stream variables are unset. $LATEST never uses the snapshot.
+- An after-restore hook that re-seeds `random` runs in every restored environment, and two
+  restored environments then draw different numbers; without it they draw the same, and the
+  uniqueness warning and its metric say so.
+- Threads at the end of INIT fail the version with a reason naming them (never a hang);
+  invoking a Pending version is SnapStartNotReadyException; an after-restore hook that raises is
+  SnapStartException.
+- Restored environments share their template's Runtime API port: another function that
+  connects to it is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from lambda_sandbox.log_lines import Report
+from lambda_sandbox.pytest_plugin import make_lambda_client
+from lambda_sandbox.runner import SandboxOptions, SandboxThread
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+APP = """import os
+import random
+import threading
+import time
+
+from snapshot_restore_py import register_after_restore, register_before_snapshot
+
+time.sleep(float(os.environ.get("INIT_SLEEP", "0.3")))
+HOOKS = []
+if os.environ.get("THREAD") == "1":
+    threading.Thread(target=time.sleep, args=(3600,), name="model-pool", daemon=True).start()
+
+
+@register_before_snapshot
+def before():
+    HOOKS.append("before")
+
+
+if os.environ.get("RESEED") == "1":
+    @register_after_restore
+    def reseed():
+        random.seed()
+        HOOKS.append("after")
+
+if os.environ.get("HOOK_FAILS") == "1":
+    @register_after_restore
+    def broken():
+        raise ValueError("cannot reconnect")
+
+
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {"type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"), "pid": os.getpid(),
+            "draw": random.random(), "hooks": HOOKS,
+            "stream": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+            "api": os.environ["AWS_LAMBDA_RUNTIME_API"]}
+"""
+
+SNOOP = """import http.client
+
+
+def handler(event, context):
+    host, port = event["api"].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=3)
+    try:
+        conn.request("GET", "/2018-06-01/runtime/invocation/next")
+        resp = conn.getresponse()
+        return {"status": resp.status, "body": resp.read().decode()[:200]}
+    except OSError as exc:
+        return {"status": 0, "body": repr(exc)}
+"""
+
+SNAP = "SnapStart:\n  ApplyOn: PublishedVersions\n"
+FUNCTIONS = {
+    "reseeded": ("RESEED: '1'", SNAP),
+    "same-seed": ("NONE: '1'", SNAP),
+    "threads": ("THREAD: '1'", SNAP),
+    "hook-fails": ("HOOK_FAILS: '1'", SNAP),
+    "slow-init": ("INIT_SLEEP: '3'", SNAP),
+}
+
+
+def _function(root: Path, name: str, code: str, variables: str, extra: str) -> None:
+    folder = root / name
+    folder.mkdir()
+    (folder / "app.py").write_text(code)
+    (folder / "function.yaml").write_text(
+        "Handler: app.handler\nRuntime: python3.12\nCodeUri: .\nMemorySize: 256\nTimeout: 10\n"
+        f"Environment:\n  Variables:\n    {variables}\n{extra}"
+    )
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    root = tmp_path_factory.mktemp("snapstart")
+    for name, (variables, extra) in FUNCTIONS.items():
+        _function(root, name, APP, variables, extra)
+    _function(root, "snoop", SNOOP, "NONE: '1'", "")
+    options = SandboxOptions(functions_dir=root, embedded_aws=False, port=0, project_dir=root)
+    with SandboxThread(options).start() as running:
+        yield running
+
+
+def _active(client: Any, name: str) -> str:
+    published = client.publish_version(FunctionName=name)
+    assert published["State"] == "Pending"
+    assert published["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    version = str(published["Version"])
+    deadline = time.monotonic() + 60
+    while True:
+        state = client.get_function_configuration(FunctionName=name, Qualifier=version)
+        if state["State"] != "Pending":
+            return version if state["State"] == "Active" else f"{state['State']}: {state}"
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def _two_restores(client: Any, name: str, version: str) -> list[tuple[dict[str, Any], str]]:
+    """Two concurrent invokes: two environments restored from the snapshot."""
+
+    def call(_: int) -> tuple[dict[str, Any], str]:
+        resp = client.invoke(
+            FunctionName=name, Qualifier=version, LogType="Tail", Payload=b'{"sleep": 0.5}'
+        )
+        return json.loads(resp["Payload"].read()), base64.b64decode(resp["LogResult"]).decode()
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(call, range(2)))
+    assert answers[0][0]["pid"] != answers[1][0]["pid"]
+    return answers
+
+
+def test_after_restore_hook_reseeds_each_restored_environment(sandbox: Any) -> None:
+    client = make_lambda_client(sandbox.url)
+    version = _active(client, "reseeded")
+    answers = _two_restores(client, "reseeded", version)
+    for answer, log in answers:
+        assert answer["type"] == "snap-start"
+        assert answer["hooks"] == ["before", "after"]  # INIT's before hook, this one's after
+        assert answer["stream"] is None  # not available in SnapStart functions (AWS docs)
+        report = Report.parse(log)
+        assert report is not None and report.init_ms is None
+        assert report.restore_ms is not None and report.billed_restore_ms is not None
+        assert "SnapStart uniqueness" not in log
+    assert answers[0][0]["draw"] != answers[1][0]["draw"]
+    metrics = sandbox.sandbox.service.functions["reseeded"].metrics()
+    assert metrics["SnapStartRestores"] == 2 and metrics["SnapStartUniquenessWarnings"] == 0
+    # INIT ran once, at publish: its INIT_REPORT is in the function's log
+    logs = [line for _, line in sandbox.sandbox.service.functions["reseeded"].log.recent]
+    assert sum(line.startswith("INIT_REPORT Init Duration") for line in logs) == 1
+    # $LATEST never uses the snapshot
+    resp = client.invoke(FunctionName="reseeded", LogType="Tail")
+    assert json.loads(resp["Payload"].read())["type"] == "on-demand"
+    latest = Report.parse(base64.b64decode(resp["LogResult"]).decode())
+    assert latest is not None and latest.init_ms is not None and latest.restore_ms is None
+
+
+def test_without_a_hook_restored_environments_repeat_random_and_are_warned(sandbox: Any) -> None:
+    client = make_lambda_client(sandbox.url)
+    version = _active(client, "same-seed")
+    answers = _two_restores(client, "same-seed", version)
+    assert answers[0][0]["draw"] == answers[1][0]["draw"]  # the snapshot's state, twice
+    warned = [log for _, log in answers if "SnapStart uniqueness: Python's random module" in log]
+    assert len(warned) == 1, answers  # the second restore matches the first
+    assert "register_after_restore" in warned[0]
+    metrics = sandbox.sandbox.service.functions["same-seed"].metrics()
+    assert metrics["SnapStartUniquenessWarnings"] == 1
+
+
+def test_threads_at_the_end_of_init_fail_the_version_with_the_reason(sandbox: Any) -> None:
+    client = make_lambda_client(sandbox.url)
+    outcome = _active(client, "threads")
+    assert outcome.startswith("Failed"), outcome
+    state = client.get_function_configuration(FunctionName="threads", Qualifier="1")
+    assert state["StateReasonCode"] == "FunctionError"
+    assert "model-pool" in state["StateReason"] and "after-restore hook" in state["StateReason"]
+    with pytest.raises(ClientError) as err:
+        client.invoke(FunctionName="threads", Qualifier="1")
+    assert err.value.response["Error"]["Code"] == "ResourceConflictException"
+
+
+def test_a_pending_version_is_not_ready_and_a_failing_hook_is_reported(sandbox: Any) -> None:
+    client = make_lambda_client(sandbox.url)
+    published = client.publish_version(FunctionName="slow-init")
+    with pytest.raises(ClientError) as err:
+        client.invoke(FunctionName="slow-init", Qualifier=published["Version"])
+    assert err.value.response["Error"]["Code"] == "SnapStartNotReadyException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    version = _active(client, "hook-fails")
+    with pytest.raises(ClientError) as err:
+        client.invoke(FunctionName="hook-fails", Qualifier=version)
+    assert err.value.response["Error"]["Code"] == "SnapStartException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_another_function_cannot_use_the_snapshots_runtime_api(sandbox: Any) -> None:
+    """The attack: read a restored environment's Runtime API address, poll it from another
+    function for the next event."""
+    client = make_lambda_client(sandbox.url)
+    version = _active(client, "reseeded") if "1" not in _versions(client) else "1"
+    victim = json.loads(client.invoke(FunctionName="reseeded", Qualifier=version)["Payload"].read())
+    payload = json.dumps({"api": victim["api"]}).encode()
+    stolen = json.loads(client.invoke(FunctionName="snoop", Payload=payload)["Payload"].read())
+    assert stolen["status"] in (0, 403), stolen
+    assert "belongs to another" in stolen["body"] or stolen["status"] == 0
+    again = client.invoke(FunctionName="reseeded", Qualifier=version)
+    assert "FunctionError" not in again
+
+
+def _versions(client: Any) -> set[str]:
+    listed = client.list_versions_by_function(FunctionName="reseeded")["Versions"]
+    return {v["Version"] for v in listed}

@@ -1,14 +1,15 @@
 """The SnapStart template, inside the runtime (standard library only: the sandbox copies it to
 /var/runtime/_sandbox_snapshot.py, where nothing else of the sandbox can be imported).
 
-A SnapStart environment runs INIT and the before-snapshot hooks as on Lambda; where awslambdaric
-would ask the Runtime API for `restore/next`, this process becomes the snapshot: it waits on a
-socket the sandbox passed it (`_SANDBOX_SNAPSHOT_FD`) and forks one restored environment per
-request. A fork is a copy-on-write copy of the initialized process, so memory, imported modules,
-loaded models and Python's `random` state are the snapshot's, as after a Firecracker restore
-(Python re-seeds `random` in a forked child on its own; that is undone here, or the bug SnapStart
+A SnapStart environment runs INIT and the before-snapshot hooks as on Lambda; where
+awslambdaric (or the sandbox's streaming runtime) would ask the Runtime API for `restore/next`,
+this process becomes the snapshot: it waits on a socket the sandbox passed it
+(`_SANDBOX_SNAPSHOT_FD`) and forks one restored environment per request. A fork is a
+copy-on-write copy of the initialized process, so memory, imported modules, loaded models and
+Python's `random` state are the snapshot's, as after a Firecracker restore (Python re-seeds
+`random` in a forked child on its own; that is undone here, or the bug SnapStart
 users must fix would be hidden). The child takes the stdout/stderr pipe of its new environment,
-waits until the sandbox has moved it into that environment's cgroup, then returns to awslambdaric,
+waits until the sandbox has moved it into that environment's cgroup, then returns to the runtime,
 which runs the after-restore hooks and polls for events. What it checks for the uniqueness
 warnings (random states, connections opened at INIT) goes to the sandbox on a pipe of its own.
 
@@ -31,7 +32,7 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["install"]
+__all__ = ["install", "report", "serve"]
 
 FD_VARIABLE = "_SANDBOX_SNAPSHOT_FD"
 _MAX_MESSAGE = 65536
@@ -135,9 +136,9 @@ def _child(sock: socket.socket, fds: list[int], request: dict[str, Any]) -> None
     _state["restored_at"] = time.monotonic()
 
 
-def _serve(client: Any) -> None:
-    """awslambdaric's `restore_next`: in the template, fork environments until the sandbox
-    closes the socket; in each child, return (the environment is restored)."""
+def serve() -> None:
+    """Where a runtime would call `restore/next`: in the template, fork environments until the
+    sandbox closes the socket; in each child, return (the environment is restored)."""
     import random
 
     sock = socket.socket(fileno=int(os.environ.pop(FD_VARIABLE)))
@@ -182,26 +183,33 @@ def _serve(client: Any) -> None:
         _send(sock, {"id": request.get("id"), "pid": pid})
 
 
+def report() -> None:
+    """In a restored environment, once the after-restore hooks have run: what the uniqueness
+    checks look at, to the sandbox."""
+    fd = _state.pop("report", None)
+    if fd is None:
+        return
+    facts = _fingerprint()
+    facts["hooks_ms"] = (time.monotonic() - _state["restored_at"]) * 1000
+    try:
+        os.write(fd, (json.dumps(facts) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
 def _after_restore(original: Any) -> Any:
     def run() -> None:
         original()
-        report = _state.pop("report", None)
-        if report is None:
-            return
-        facts = _fingerprint()
-        facts["hooks_ms"] = (time.monotonic() - _state["restored_at"]) * 1000
-        try:
-            os.write(report, (json.dumps(facts) + "\n").encode())
-        finally:
-            os.close(report)
+        report()
 
     return run
 
 
 def install() -> None:
-    """Make awslambdaric's snap-start path serve restores (called by bootstrap.py)."""
+    """Make awslambdaric's snap-start path serve restores (called by bootstrap.py; the
+    sandbox's streaming runtime calls serve and report itself)."""
     from awslambdaric import lambda_runtime_client, lambda_runtime_hooks_runner
 
-    lambda_runtime_client.LambdaRuntimeClient.restore_next = _serve
+    lambda_runtime_client.LambdaRuntimeClient.restore_next = lambda self: serve()
     hooks = lambda_runtime_hooks_runner
     hooks.run_after_restore = _after_restore(hooks.run_after_restore)

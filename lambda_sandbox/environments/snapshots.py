@@ -328,7 +328,10 @@ async def _initialize(
     )
     snapshot._template = template
     snapshot._child_end.close()
-    waiting: list[asyncio.Future[Any]] = [snapshot.ready, template.exited]
+    # a runtime that is not awslambdaric (an exec wrapper such as the Web Adapter, whose web
+    # app is a process of its own) polls for events without asking for a snapshot
+    waiting: list[asyncio.Future[Any]] = [snapshot.ready, template.exited,
+                                          template.channel.first_next]  # fmt: skip
     await asyncio.wait(waiting, timeout=limit_s, return_when="FIRST_COMPLETED")
     duration_ms = (time.monotonic() - template.started) * 1000
     message = snapshot.ready.result() if snapshot.ready.done() and not (
@@ -349,6 +352,13 @@ def _refusal(message: dict[str, Any] | None, template: ProcessEnvironment, limit
             "a snapshot keeps only the thread that calls the handler. Start thread pools in "
             "an after-restore hook (snapshot_restore_py.register_after_restore), or stop them "
             "in a before-snapshot hook."
+        )
+    if template.channel.first_next.done() and template.alive:
+        return (
+            "the runtime polled for events without asking for a snapshot (restore/next): "
+            "SnapStart here snapshots Python's managed runtime (awslambdaric), not a custom "
+            "runtime or an exec wrapper such as the Web Adapter, whose web app is a process of "
+            "its own that a fork of the runtime cannot carry"
         )
     if template.channel.init_error is not None:
         error_type, body = template.channel.init_error

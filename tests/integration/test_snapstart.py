@@ -94,7 +94,21 @@ FUNCTIONS = {
     "threads": ("THREAD: '1'", SNAP),
     "hook-fails": ("HOOK_FAILS: '1'", SNAP),
     "slow-init": ("INIT_SLEEP: '3'", SNAP),
+    # the sandbox's streaming runtime (lambda_stream.py), not awslambdaric, runs this one
+    "streamed": (
+        "RESEED: '1'",
+        SNAP + "FunctionUrlConfig:\n  AuthType: NONE\n  InvokeMode: RESPONSE_STREAM\n",
+    ),
+    "wrapped": ("AWS_LAMBDA_EXEC_WRAPPER: /var/task/wrapper.sh", SNAP),
 }
+# an exec wrapper that is a runtime of its own (as the Web Adapter is): it polls for events
+# without asking for a snapshot
+WRAPPER = """#!/bin/sh
+exec "$1" -c 'import os, urllib.request
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+while True:
+    urllib.request.urlopen(f"http://{api}/2018-06-01/runtime/invocation/next").read()'
+"""
 
 
 def _function(root: Path, name: str, code: str, variables: str, extra: str) -> None:
@@ -112,6 +126,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root = tmp_path_factory.mktemp("snapstart")
     for name, (variables, extra) in FUNCTIONS.items():
         _function(root, name, APP, variables, extra)
+    (root / "wrapped" / "wrapper.sh").write_text(WRAPPER)
+    (root / "wrapped" / "wrapper.sh").chmod(0o755)
     _function(root, "snoop", SNOOP, "NONE: '1'", "")
     options = SandboxOptions(functions_dir=root, embedded_aws=False, port=0, project_dir=root)
     with SandboxThread(options).start() as running:
@@ -170,6 +186,27 @@ def test_after_restore_hook_reseeds_each_restored_environment(sandbox: Any) -> N
     assert json.loads(resp["Payload"].read())["type"] == "on-demand"
     latest = Report.parse(base64.b64decode(resp["LogResult"]).decode())
     assert latest is not None and latest.init_ms is not None and latest.restore_ms is None
+
+
+def test_the_streaming_runtime_is_snapshotted_and_runs_the_hooks(sandbox: Any) -> None:
+    client = make_lambda_client(sandbox.url)
+    version = _active(client, "streamed")
+    answers = _two_restores(client, "streamed", version)
+    for answer, log in answers:
+        assert answer["type"] == "snap-start" and answer["hooks"] == ["before", "after"]
+        report = Report.parse(log)
+        assert report is not None and report.init_ms is None and report.restore_ms is not None
+    assert answers[0][0]["draw"] != answers[1][0]["draw"]
+
+
+def test_a_runtime_that_never_asks_for_a_snapshot_fails_at_once(sandbox: Any) -> None:
+    client = make_lambda_client(sandbox.url)
+    started = time.monotonic()
+    outcome = _active(client, "wrapped")
+    assert outcome.startswith("Failed"), outcome
+    assert time.monotonic() - started < 30  # not the 130 s INIT limit
+    reason = client.get_function_configuration(FunctionName="wrapped", Qualifier="1")
+    assert "without asking for a snapshot" in reason["StateReason"]
 
 
 def test_without_a_hook_restored_environments_repeat_random_and_are_warned(sandbox: Any) -> None:

@@ -113,6 +113,55 @@ def _stream(conn: http.client.HTTPConnection, request_id: str, result: Iterator[
     conn.getresponse().read()
 
 
+def _hooks() -> tuple[list[Any], list[Any]]:
+    try:
+        from snapshot_restore_py import (  # type: ignore[import-untyped]
+            get_after_restore,
+            get_before_snapshot,
+        )
+    except ImportError:  # no hooks registered without the package
+        return [], []
+    return get_before_snapshot(), get_after_restore()
+
+
+def _snap_start(conn: http.client.HTTPConnection) -> None:
+    """SnapStart, as awslambdaric does it: the before-snapshot hooks (in reverse order of
+    registration), `restore/next` (in the sandbox: its snapshot template), the after-restore
+    hooks; a failing hook is reported as Runtime.BeforeSnapshotError / AfterRestoreError."""
+    before, after = _hooks()
+    sandbox = "_SANDBOX_SNAPSHOT_FD" in os.environ
+    try:
+        while before:
+            func, args, kwargs = before.pop()
+            func(*args, **kwargs)
+        if sandbox:
+            import _sandbox_snapshot  # type: ignore[import-not-found]  # in /var/runtime
+
+            _sandbox_snapshot.serve()
+        else:
+            conn.request("GET", f"{API}/restore/next")
+            conn.getresponse().read()
+    except Exception as exc:
+        _hook_failed(conn, "init/error", "Runtime.BeforeSnapshotError", exc, 64)
+    try:
+        for func, args, kwargs in after:
+            func(*args, **kwargs)
+    except Exception as exc:
+        _hook_failed(conn, "restore/error", "Runtime.AfterRestoreError", exc, 65)
+    if sandbox:
+        _sandbox_snapshot.report()
+
+
+def _hook_failed(
+    conn: http.client.HTTPConnection, path: str, error_type: str, exc: Exception, code: int
+) -> None:
+    failure = {**_error_body(exc), "errorType": error_type}
+    print(f"[ERROR] {error_type}: {failure['errorMessage']}", flush=True)
+    _post(conn, f"{API}/{path}", json.dumps(failure).encode(),
+          {"Lambda-Runtime-Function-Error-Type": error_type})  # fmt: skip
+    sys.exit(code)
+
+
 def main() -> None:
     for stream in (sys.stdout, sys.stderr):  # a line is in the log when printed, as with
         if hasattr(stream, "reconfigure"):  # awslambdaric (its Unbuffered stdout)
@@ -146,6 +195,8 @@ def main() -> None:
             {"Lambda-Runtime-Function-Error-Type": error_type},
         )
         sys.exit(1)
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+        _snap_start(conn)
     while True:
         conn.request("GET", f"{API}/invocation/next")
         resp = conn.getresponse()

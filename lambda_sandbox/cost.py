@@ -3,7 +3,8 @@
 Lambda bills GB-seconds of billed duration (INIT included for on-demand functions since
 1 Aug 2025), a price per request, and /tmp above 512 MB; API Gateway adds a price per request.
 SnapStart (Python, .NET) adds the snapshot's cache per GB-second while the version exists and
-a restore charge per GB at each cold start (`monthly_bill`).
+a restore charge per GB at each cold start; provisioned concurrency its configured
+environments per GB-second and a lower duration rate for what they serve (`monthly_bill`).
 """
 
 from __future__ import annotations
@@ -91,10 +92,17 @@ class MonthlyBill:
     requests: float
     snapstart_cache: float
     snapstart_restore: float
+    provisioned: float = 0.0  # the configured environments, whether busy or not
 
     @property
     def total(self) -> float:
-        return self.compute + self.requests + self.snapstart_cache + self.snapstart_restore
+        return (
+            self.compute
+            + self.requests
+            + self.snapstart_cache
+            + self.snapstart_restore
+            + self.provisioned
+        )
 
 
 def monthly_bill(
@@ -104,11 +112,18 @@ def monthly_bill(
     *,
     cold_start_rate: float = 0.0,
     snapstart: bool = False,
+    provisioned: int = 0,
+    provisioned_s: float | None = None,
+    spillover_rate: float = 0.0,
     arch: str = "x86_64",
     limits: Limits | None = None,
 ) -> MonthlyBill:
     """A month of a function: compute and requests, and with SnapStart its cache (the whole
-    month, per GB of MemorySize) and a restore per cold start (invocations x the rate)."""
+    month, per GB of MemorySize) and a restore per cold start (invocations x the rate).
+
+    With `provisioned` environments configured for `provisioned_s` (default the month): their
+    GB-seconds at the provisioned-concurrency rate, and the invocations they serve at its
+    duration rate; `spillover_rate` of the invocations ran past them, at the on-demand rate."""
     lim = limits or load_limits()
     per = cost_per_invocation(billed_ms_each, memory_mb, arch=arch, limits=lim)
     gb = memory_mb / 1024
@@ -117,9 +132,20 @@ def monthly_bill(
         snap = lim.prices["snapstart"]
         cache = gb * snap["seconds_per_month"] * snap["cache_gb_second"]
         restore = gb * snap["restore_gb"] * round(invocations * cold_start_rate)
+    compute = per.compute * invocations
+    capacity = 0.0
+    if provisioned:
+        pc = lim.prices["provisioned"]
+        seconds = lim.prices["snapstart"]["seconds_per_month"] if provisioned_s is None else (
+            math.ceil(provisioned_s / 300) * 300)  # fmt: skip
+        capacity = provisioned * gb * seconds * pc[f"concurrency_gb_second_{arch}"]
+        spilled = round(invocations * spillover_rate)
+        served_gb_s = (invocations - spilled) * gb * billed_ms_each / 1000
+        compute = per.compute * spilled + served_gb_s * pc[f"duration_gb_second_{arch}"]
     return MonthlyBill(
-        compute=per.compute * invocations,
+        compute=compute,
         requests=per.request * invocations,
         snapstart_cache=cache,
         snapstart_restore=restore,
+        provisioned=capacity,
     )

@@ -66,6 +66,23 @@ def test_the_seed_004_snapstart_bills() -> None:
     assert plain.total == pytest.approx(high.compute + high.requests)
 
 
+def test_provisioned_concurrency_bill() -> None:
+    """Lambda's pricing page, Provisioned Concurrency example 1 (us-east-1): 1,024 MB, 1,000
+    environments for 2 hours, 1.2M invocations of 1 s: concurrency 7.2M GB-s x $0.0000041667 =
+    $30.00, duration 1.2M GB-s x $0.0000097222 = $11.67, requests $0.24, total $41.91."""
+    bill = monthly_bill(1_200_000, 1000, 1024, provisioned=1000, provisioned_s=7200)
+    assert bill.provisioned == pytest.approx(30.00, abs=0.005)
+    assert bill.compute == pytest.approx(11.67, abs=0.005)
+    assert bill.requests == pytest.approx(0.24)
+    assert bill.total == pytest.approx(41.91, abs=0.01)
+    # a period is billed in whole 5 minutes; spill-over pays the on-demand rate
+    assert monthly_bill(0, 0, 1024, provisioned=1, provisioned_s=301).provisioned == (
+        pytest.approx(600 * 0.0000041667)
+    )
+    spilled = monthly_bill(100, 1000, 1024, provisioned=1, provisioned_s=300, spillover_rate=1)
+    assert spilled.compute == pytest.approx(100 * 0.0000166667)
+
+
 def write(folder: Path, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "src").mkdir(exist_ok=True)

@@ -99,7 +99,9 @@ class Rie:
 class SandboxProcess:
     """`sandbox up` in its own process, as users run it (the client is another process)."""
 
-    def __init__(self, functions: Path, embedded_aws: bool = False) -> None:
+    def __init__(
+        self, functions: Path, embedded_aws: bool = False, extra: list[str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         aws = [] if embedded_aws else ["--no-aws"]
@@ -114,6 +116,7 @@ class SandboxProcess:
                 "--port",
                 str(self.port),
                 *aws,
+                *(extra or []),
             ],
             cwd=HERE.parent,
             stdout=subprocess.DEVNULL,

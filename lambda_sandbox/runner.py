@@ -247,8 +247,11 @@ class Sandbox:
             self.service.register(
                 config, self.bundles[config.name].path, self.filesystems.get(config.name)
             )
-            if config.not_emulated:
-                self.not_emulated[config.name] = config.not_emulated
+            not_emulated = config.not_emulated
+            if config.snap_start and not self.service.snapstart.available:
+                not_emulated += ("SnapStart (needs --backend process)",)
+            if not_emulated:
+                self.not_emulated[config.name] = not_emulated
             self.service.auto_publish(config.name)
         await self._restore_api_functions(say)
         resumed, kept = self.service.resume_events(session_alive)

@@ -101,6 +101,7 @@ EMULATED = frozenset(
         "ProvisionedConcurrencyConfig",  # on the AutoPublishAlias
         "DeadLetterQueue",  # SAM's
         "DeadLetterConfig",  # Lambda's
+        "SnapStart",  # on the process backend (service/snapstart.py)
     }
 )
 # the SAM event types the sandbox serves (API Gateway routes); the others are listed

@@ -13,9 +13,11 @@ waits until the sandbox has moved it into that environment's cgroup, then return
 which runs the after-restore hooks and polls for events. What it checks for the uniqueness
 warnings (random states, connections opened at INIT) goes to the sandbox on a pipe of its own.
 
-A fork keeps only the calling thread. A process with more threads at the end of INIT cannot be
-snapshotted this way: the template refuses, naming the threads, and the version fails to publish
-with that reason; it never forks a process whose pools would hang.
+A fork keeps only the calling thread. Python threads running at the end of INIT make the
+template refuse, naming them: the version fails to publish with that reason, as a fork would
+leave code waiting on threads that are gone. Native libraries' pools are counted after a first
+fork (those that stop and restart their pools around a fork, as OpenBLAS does, are not left)
+and reported, for the sandbox to warn about at publish.
 """
 
 from __future__ import annotations
@@ -39,20 +41,22 @@ _MAX_MESSAGE = 65536
 _state: dict[str, Any] = {}
 
 
-def _threads() -> list[str]:
-    """The threads other than this one: Python's by their names, native ones (onnxruntime's or
-    llama.cpp's pools) by their kernel names."""
-    others = []
-    for task in sorted(os.listdir("/proc/self/task")):
-        if int(task) == threading.get_native_id():
-            continue
-        try:
-            with open(f"/proc/self/task/{task}/comm") as f:
-                others.append((int(task), f.read().strip()))
-        except OSError:
-            continue
-    named = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
-    return [named.get(tid, f"native thread {comm!r}") for tid, comm in others]
+def _python_threads() -> list[str]:
+    """Threads started with `threading` (besides this one): a fork does not carry them."""
+    me = threading.get_ident()
+    return [t.name for t in threading.enumerate() if t.ident != me and t.is_alive()]
+
+
+def _native_threads() -> int:
+    """Threads of native libraries that a fork would leave behind. Libraries that know about
+    fork stop their pools in a pthread_atfork handler and start them again when next used
+    (OpenBLAS, under numpy): a first fork, whose child exits at once, lets them; what is left
+    is counted."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return max(0, len(os.listdir("/proc/self/task")) - 1 - len(_python_threads()))
 
 
 def _send(sock: socket.socket, message: dict[str, Any]) -> None:
@@ -83,23 +87,21 @@ def _tmp_files() -> list[str]:
 
 
 def _connections() -> int:
-    """Inet sockets this process holds (none belong to the Runtime API at this point)."""
-    inodes: set[str] = set()
-    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6", "/proc/self/net/udp"):
-        try:
-            with open(table) as f:
-                next(f)
-                inodes.update(line.split()[9] for line in f if len(line.split()) > 9)
-        except (OSError, StopIteration):
-            continue
+    """Connected inet sockets this process holds (none belong to the Runtime API yet): from its
+    file descriptors, without reading /proc/net/tcp (which costs milliseconds)."""
     count = 0
     for fd in os.listdir("/proc/self/fd"):
         try:
-            link = os.readlink(f"/proc/self/fd/{fd}")
+            if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                continue
+            probe = socket.socket(fileno=os.dup(int(fd)))
         except OSError:
             continue
-        if link.startswith("socket:[") and link[8:-1] in inodes:
-            count += 1
+        with probe:
+            if probe.family in (socket.AF_INET, socket.AF_INET6):
+                with contextlib.suppress(OSError):
+                    probe.getpeername()
+                    count += 1
     return count
 
 
@@ -142,21 +144,21 @@ def serve() -> None:
     import random
 
     sock = socket.socket(fileno=int(os.environ.pop(FD_VARIABLE)))
-    threads = _threads()
+    threads = _python_threads()
     if threads:
         _send(sock, {"refused": "threads", "threads": threads})
         raise RuntimeError(
-            f"SnapStart: {len(threads)} threads besides the main one are running at the end "
-            f"of INIT ({', '.join(threads)}); a snapshot keeps only the thread that calls the "
-            "handler. "
-            "Start thread pools in an after-restore hook (snapshot_restore_py."
+            f"SnapStart: {len(threads)} Python threads besides the main one are running at the "
+            f"end of INIT ({', '.join(threads)}); a snapshot keeps only the thread that calls "
+            "the handler. Start them in an after-restore hook (snapshot_restore_py."
             "register_after_restore) or stop them in a before-snapshot hook."
         )
+    native = _native_threads()
     _state["random"] = random.getstate()
     sys.stdout.flush()
     sys.stderr.flush()
     signal.signal(signal.SIGCHLD, lambda *_: _reap(sock))
-    _send(sock, {"ready": True, "tmp_files": _tmp_files()})
+    _send(sock, {"ready": True, "tmp_files": _tmp_files(), "native_threads": native})
     while True:
         fds = array.array("i")
         try:

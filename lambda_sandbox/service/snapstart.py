@@ -49,6 +49,13 @@ NOT_READY = (
     "Lambda is initializing your function. It will be ready to invoke once your function "
     "state becomes ACTIVE."
 )
+NATIVE_THREADS = (
+    "SnapStart: {} native thread(s) (a native library's pool) were running at the end of INIT; "
+    "environments restored from this snapshot start without them. A library that does the "
+    "work on the calling thread when its workers are gone keeps working (onnxruntime's CPU pool "
+    "does); one that waits for them would hang until the function times out: create such "
+    "pools in an after-restore hook (snapshot_restore_py.register_after_restore)"
+)
 _HOOKS = "an after-restore hook (snapshot_restore_py.register_after_restore)"
 _UNSET = ("AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME")
 
@@ -141,6 +148,8 @@ class SnapStart:
             version.state_reason = f"SnapStart could not snapshot this version: {exc}"
             return
         lines = snapshot.template.take_output()
+        if snapshot.native_threads:
+            lines.append(f"SANDBOX {NATIVE_THREADS.format(snapshot.native_threads)}")
         lines.append(init_report_line(outcome.duration_ms, "init", "success", None))
         version.log.write(lines)
         version.stats.init_duration.observe(outcome.duration_ms)

@@ -9,7 +9,8 @@ snapstart-troubleshooting.html, snapstart-runtime-hooks-python.html).
 - An after-restore hook that re-seeds `random` runs in every restored environment, and two
   restored environments then draw different numbers; without it they draw the same, and the
   uniqueness warning and its metric say so.
-- Threads at the end of INIT fail the version with a reason naming them (never a hang);
+- Python threads at the end of INIT fail the version with a reason naming them (never a
+  hang); native threads (a library's pool, which a fork does not carry) are warned about;
   invoking a Pending version is SnapStartNotReadyException; an after-restore hook that raises is
   SnapStartException.
 - Restored environments share their template's Runtime API port: another function that
@@ -35,7 +36,8 @@ from lambda_sandbox.runner import SandboxOptions, SandboxThread
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
-APP = """import os
+APP = """import _thread
+import os
 import random
 import threading
 import time
@@ -46,6 +48,8 @@ time.sleep(float(os.environ.get("INIT_SLEEP", "0.3")))
 HOOKS = []
 if os.environ.get("THREAD") == "1":
     threading.Thread(target=time.sleep, args=(3600,), name="model-pool", daemon=True).start()
+if os.environ.get("NATIVE_THREAD") == "1":  # not threading's: as a native library's pool
+    _thread.start_new_thread(time.sleep, (3600,))
 
 
 @register_before_snapshot
@@ -92,6 +96,7 @@ FUNCTIONS = {
     "reseeded": ("RESEED: '1'", SNAP),
     "same-seed": ("NONE: '1'", SNAP),
     "threads": ("THREAD: '1'", SNAP),
+    "native-thread": ("NATIVE_THREAD: '1'", SNAP),
     "hook-fails": ("HOOK_FAILS: '1'", SNAP),
     "slow-init": ("INIT_SLEEP: '3'", SNAP),
     # the sandbox's streaming runtime (lambda_stream.py), not awslambdaric, runs this one
@@ -231,6 +236,15 @@ def test_threads_at_the_end_of_init_fail_the_version_with_the_reason(sandbox: An
     with pytest.raises(ClientError) as err:
         client.invoke(FunctionName="threads", Qualifier="1")
     assert err.value.response["Error"]["Code"] == "ResourceConflictException"
+
+
+def test_native_threads_are_reported_at_publish_and_restores_run(sandbox: Any) -> None:
+    client = make_lambda_client(sandbox.url)
+    version = _active(client, "native-thread")
+    logs = [line for _, line in sandbox.sandbox.service.functions["native-thread"].log.recent]
+    assert any("SANDBOX SnapStart: 1 native thread(s)" in line for line in logs), logs
+    answers = _two_restores(client, "native-thread", version)
+    assert all(answer["type"] == "snap-start" for answer, _ in answers)
 
 
 def test_a_pending_version_is_not_ready_and_a_failing_hook_is_reported(sandbox: Any) -> None:

@@ -40,6 +40,7 @@ SECTIONS = [
     ("overhead", "Invoke overhead against the AWS RIE"),
     ("tokens", "Tokens per second across memory tiers"),
     ("scaling", "Image generation: time against pixels x steps"),
+    ("snapstart", "SnapStart: restore against INIT"),
 ]
 
 

@@ -27,6 +27,7 @@ class Bench:
     throughput: dict[str, Any] | None = None  # test_invoke_overhead: two clients
     tokens: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # llm_tier rows
     scaling: list[dict[str, Any]] = field(default_factory=list)  # image_gen_scaling entries
+    snapstart: dict[str, Any] | None = None  # test_snapstart: restore against INIT
 
     @property
     def host_cpus(self) -> int | None:
@@ -74,6 +75,8 @@ def parse(data: dict[str, Any]) -> Bench:
             bench.tokens.setdefault(str(info["function"]), []).append(info)
         elif kind == "image_gen_scaling":
             bench.scaling.append(info)
+        elif kind == "snapstart":
+            bench.snapstart = info
         elif "rie_p50_ms" in info:
             bench.sequential = info
         elif "rie_one_client" in info:

@@ -1,5 +1,6 @@
 """The benchmark report's tables: every function per memory tier, the summary, CPU fidelity,
-Lambda against EC2, the invoke overhead against the RIE, tokens/s, image-generation scaling."""
+Lambda against EC2, the invoke overhead against the RIE, tokens/s, image-generation scaling,
+SnapStart restores against INIT."""
 
 from __future__ import annotations
 
@@ -486,6 +487,46 @@ def init_burst_table(info: dict[str, Any]) -> Table:
     return table
 
 
+SNAPSTART_HEADERS = [
+    "Function",
+    "Init Duration (on-demand)",
+    "Restore Duration",
+    "Billed Restore",
+    "Restore vs INIT",
+    "Publish (INIT + snapshot)",
+    "Max Memory Used",
+]
+
+
+def snapstart_table(info: dict[str, Any]) -> Table:
+    """Each function's on-demand cold start against its restore from a SnapStart snapshot."""
+    rounds = info.get("rounds", "?")
+    table = Table(f"SnapStart: median of {rounds} cold starts each", SNAPSTART_HEADERS, [])
+    for r in info.get("rows", []):
+        speedup = r.get("speedup")
+        table.rows.append(
+            [
+                r["function"],
+                _num(r.get("init_ms"), ".0f", " ms"),
+                _num(r.get("restore_ms"), ".2f", " ms"),
+                _num(r.get("billed_restore_ms"), ".0f", " ms"),
+                "-" if speedup is None else f"{speedup:.0f}x faster",
+                _num(r.get("publish_s"), ".2f", " s"),
+                _num(r.get("max_memory_mb"), ".0f", " MB"),
+            ]
+        )
+        table.classes.append("")
+    criu = info.get("criu") or {}
+    table.notes += [
+        f"Mechanism: {info.get('mechanism', 'a fork of the initialized runtime')}. CRIU "
+        f"(checkpoint/restore): {'available' if criu.get('available') else 'not usable'} "
+        f"here ({criu.get('detail', 'not probed')}).",
+        "Init Duration: $LATEST, on-demand (INIT with the burst); Restore Duration: the "
+        "published version, each cold start an environment restored from its snapshot.",
+    ]
+    return table
+
+
 def build_tables(bench: Bench) -> dict[str, list[Table]]:
     """The report's tables by section."""
     return {
@@ -499,4 +540,5 @@ def build_tables(bench: Bench) -> dict[str, list[Table]]:
         "overhead": [t for t in [overhead_table(bench)] if t is not None],
         "tokens": [token_table(fn, rows) for fn, rows in bench.tokens.items()],
         "scaling": [scaling_table(info) for info in bench.scaling],
+        "snapstart": [snapstart_table(bench.snapstart)] if bench.snapstart else [],
     }

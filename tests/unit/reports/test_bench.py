@@ -267,3 +267,24 @@ def test_init_burst_rows_and_table() -> None:
     assert table.rows[0][:5] == ["128 MB", "0.072", "1.000", "630.0 ms", "0.99 (1.00)"]
     assert table.rows[0][6] == "14.14 (13.82)"
     assert "900 units" in table.notes[0]
+
+
+def test_snapstart_table() -> None:
+    """The SnapStart benchmark's entry: per function, on-demand Init Duration against the
+    restore from its snapshot, with the mechanism and what the CRIU probe said."""
+    rows = [
+        {"function": "llm", "rounds": 3, "init_ms": 1703.4, "restore_ms": 8.25,
+         "billed_restore_ms": 6.0, "speedup": 1703.4 / 8.25, "publish_s": 2.25,
+         "max_memory_mb": 255},
+        {"function": "broken", "rounds": 3, "init_ms": None, "restore_ms": 9.0,
+         "billed_restore_ms": None, "speedup": None, "publish_s": 1.0, "max_memory_mb": None},
+    ]  # fmt: skip
+    info = {"kind": "snapstart", "rounds": 3, "mechanism": "fork", "rows": rows,
+            "criu": {"available": False, "detail": "Error (criu/vdso.c): bad vdso"}}  # fmt: skip
+    bench = parse({"benchmarks": [entry("test_snapstart_restore_against_init", info)]})
+    (table,) = build_tables(bench)["snapstart"]
+    assert table.rows[0] == [
+        "llm", "1703 ms", "8.25 ms", "6 ms", "206x faster", "2.25 s", "255 MB",
+    ]  # fmt: skip
+    assert table.rows[1][1] == "-" and table.rows[1][4] == "-"
+    assert "not usable here (Error (criu/vdso.c): bad vdso)" in table.notes[0]

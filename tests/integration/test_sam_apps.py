@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -221,9 +222,13 @@ def test_an_image_function_from_its_own_dockerfile(tmp_path: Path) -> None:
 
 
 def _cli(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`sandbox ARGS` in `cwd`, with a registry of running sandboxes of its own: a sandbox the
+    user runs elsewhere is not "the only running sandbox" these commands would talk to."""
     exe = Path(sys.executable).with_name("sandbox")
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(cwd.parent)}
+    env.pop("SANDBOX_URL", None)
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+                          timeout=timeout, env=env)  # fmt: skip
 
 
 def test_parameters_from_samconfig_and_overrides(tmp_path: Path) -> None:

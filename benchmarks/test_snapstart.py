@@ -34,6 +34,7 @@ from benchmarks.conftest import SandboxProcess
 from benchmarks.measure import Call, invoke
 from lambda_sandbox.pytest_plugin import make_lambda_client
 
+pytestmark = pytest.mark.timeout(1800)  # four functions' builds, cold starts and publishes
 ROOT = Path(__file__).parents[1]
 FUNCTIONS = ("hello", "sentiment", "image-classifier", "llm")
 ROUNDS = int(os.environ.get("SANDBOX_BENCH_SNAPSTART_ROUNDS", "3"))

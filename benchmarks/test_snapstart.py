@@ -38,6 +38,7 @@ pytestmark = pytest.mark.timeout(1800)  # four functions' builds, cold starts an
 ROOT = Path(__file__).parents[1]
 FUNCTIONS = ("hello", "sentiment", "image-classifier", "llm")
 ROUNDS = int(os.environ.get("SANDBOX_BENCH_SNAPSTART_ROUNDS", "3"))
+WARM_INVOKES = 5  # after the restores: the warm Duration the monthly bills use
 KEEP_ALIVE_S = 1.0
 SENTIMENT_RESTORE_MS = 20.0
 LLM_SPEEDUP = 10.0
@@ -110,6 +111,9 @@ def measure(client: Any, name: str) -> dict[str, Any]:
     restored = [_cold(client, name, event, Qualifier=version) for _ in range(ROUNDS)]
     for call in restored:
         assert call.init_ms is None and call.restore_ms is not None, call.log[-500:]
+    warm = [invoke(client, name, event, Qualifier=version) for _ in range(WARM_INVOKES)]
+    warm = [c for c in warm if c.ok and c.restore_ms is None]
+    memory = client.get_function_configuration(FunctionName=name)["MemorySize"]
     init_ms = _median([c.init_ms for c in on_demand])
     restore_ms = _median([c.restore_ms for c in restored])
     return {
@@ -127,6 +131,9 @@ def measure(client: Any, name: str) -> dict[str, Any]:
         ),
         "restored_duration_ms": _median([c.duration_ms for c in restored]),
         "max_memory_mb": max((c.max_memory_mb or 0) for c in [*on_demand, *restored]),
+        "memory_mb": memory,
+        "warm_duration_ms": _median([c.duration_ms for c in warm]),
+        "warm_billed_ms": _median([c.billed_ms for c in warm]),
         "speedup": (init_ms / restore_ms) if init_ms and restore_ms else None,
     }
 
@@ -144,6 +151,7 @@ def test_snapstart_restore_against_init(
     benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update(
         kind="snapstart",
+        rounds=ROUNDS,
         mechanism="fork of the initialized runtime (environments/snapshots.py)",
         criu=criu_probe(),
         keep_alive_s=KEEP_ALIVE_S,

@@ -527,6 +527,45 @@ def snapstart_table(info: dict[str, Any]) -> Table:
     return table
 
 
+# seed 004's traffic (AWS's post on LLM inference with SnapStart): invocations a month and the
+# share of them that are cold starts
+MONTHLY_TRAFFIC = [(30_000, 0.05), (300_000, 0.01)]
+BILL_HEADERS = ["Function", "Memory", "Invocations / month", "Cold starts", "On-demand",
+                "SnapStart", "Provisioned (1 environment)"]  # fmt: skip
+
+
+def snapstart_bill_table(info: dict[str, Any]) -> Table | None:
+    """The month's bill of each function three ways, from the measured warm Duration, Init
+    Duration and Billed Restore Duration (lambda_sandbox.cost.monthly_bill)."""
+    from lambda_sandbox.cost import monthly_bill
+
+    rows = [r for r in info.get("rows", []) if r.get("warm_billed_ms") and r.get("memory_mb")]
+    if not rows:
+        return None
+    table = Table("Monthly bill: on-demand, SnapStart and provisioned", BILL_HEADERS, [])
+    for r in rows:
+        warm, memory = float(r["warm_billed_ms"]), int(r["memory_mb"])
+        for invocations, rate in MONTHLY_TRAFFIC:
+            init = float(r.get("init_ms") or 0.0)
+            restore = float(r.get("billed_restore_ms") or 0.0)
+            on_demand = monthly_bill(invocations, warm + rate * init, memory)
+            snap = monthly_bill(invocations, warm + rate * restore, memory,
+                                cold_start_rate=rate, snapstart=True)  # fmt: skip
+            provisioned = monthly_bill(invocations, warm, memory, provisioned=1)
+            table.rows.append(
+                [r["function"], f"{memory} MB", f"{invocations:,}", pct(rate),
+                 usd(on_demand.total), usd(snap.total), usd(provisioned.total)]
+            )  # fmt: skip
+            table.classes.append("")
+    table.notes.append(
+        "From this run's medians: warm Billed Duration, plus at each cold start the Init "
+        "Duration (on-demand) or the Billed Restore Duration (SnapStart, with its cache for "
+        "the month and a restore charge per cold start); provisioned: one environment "
+        "configured all month, no spill-over. Traffic: AWS's SnapStart post (shared/seeds/004)."
+    )
+    return table
+
+
 def build_tables(bench: Bench) -> dict[str, list[Table]]:
     """The report's tables by section."""
     return {
@@ -540,5 +579,13 @@ def build_tables(bench: Bench) -> dict[str, list[Table]]:
         "overhead": [t for t in [overhead_table(bench)] if t is not None],
         "tokens": [token_table(fn, rows) for fn, rows in bench.tokens.items()],
         "scaling": [scaling_table(info) for info in bench.scaling],
-        "snapstart": [snapstart_table(bench.snapstart)] if bench.snapstart else [],
+        "snapstart": [
+            t
+            for t in (
+                [snapstart_table(bench.snapstart), snapstart_bill_table(bench.snapstart)]
+                if bench.snapstart
+                else []
+            )
+            if t is not None
+        ],
     }

@@ -265,6 +265,9 @@ def validate_update(
         out["handler"] = handler.strip()
     if "Description" in props:
         out["description"] = str(props["Description"] or "")
+    if "SnapStart" in props:
+        snap = props["SnapStart"]
+        out["snap_start"] = isinstance(snap, dict) and snap.get("ApplyOn") == "PublishedVersions"
     return out
 
 
@@ -351,7 +354,6 @@ def build_config(
             raise config_error(source, "Handler", None, "a handler, e.g. app.handler")
         default = "src" if resource_type == FUNCTION_YAML else "."
         code_dir, inline = _code(source, props, source.parent, default)
-    snap = props.get("SnapStart") or {}
     url = props.get("FunctionUrlConfig")
     if url is not None and not isinstance(url, dict):
         raise config_error(
@@ -370,7 +372,6 @@ def build_config(
         code_dir=code_dir,
         source=source,
         function_url=url,
-        snap_start=isinstance(snap, dict) and snap.get("ApplyOn") == "PublishedVersions",
         events=dict(props.get("Events") or {}),
         models=props.get("Models"),
         raw=dict(props),

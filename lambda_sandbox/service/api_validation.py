@@ -63,6 +63,14 @@ def check_parameters(body: dict[str, Any], limits: Limits) -> None:
         raise ValidationException(
             role, "role", f"Member must satisfy regular expression pattern: {ROLE_PATTERN}"
         )
+    snap = body.get("SnapStart")
+    apply_on = snap.get("ApplyOn") if isinstance(snap, dict) else None
+    if apply_on is not None and apply_on not in ("PublishedVersions", "None"):
+        # test_snapstart_exceptions (test_lambda_api.snapshot.json, recorded against AWS)
+        raise ValidationException(
+            apply_on, "snapStart.applyOn",
+            "Member must satisfy enum value set: [PublishedVersions, None]",
+        )  # fmt: skip
     runtime = body.get("Runtime")
     if runtime is not None and str(runtime) not in API_RUNTIMES.split(", "):
         raise InvalidParameterValueException(

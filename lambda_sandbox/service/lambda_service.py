@@ -81,6 +81,7 @@ log = logging.getLogger(__name__)
 # UpdateFunctionConfiguration's properties the sandbox applies to a running function
 UPDATABLE_CONFIGURATION = frozenset(
     {
+        "SnapStart",
         "MemorySize",
         "Timeout",
         "EphemeralStorage",

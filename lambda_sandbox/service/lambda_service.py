@@ -268,11 +268,18 @@ class LambdaService:
         if not isinstance(alias, str) or not alias:
             return None
         version = publish_version(latest)
-        self.snapstart.published(version)
         if alias in latest.aliases:
-            update_alias(latest, alias, version.version)
+            # as a SAM deploy does: the alias moves once the new version is Active (a SnapStart
+            # version after its snapshot; one that fails leaves the alias where it was)
+            def move() -> None:
+                if alias in latest.aliases:
+                    update_alias(latest, alias, version.version)
+
+            if not self.snapstart.published(version, when_active=move):
+                move()
         else:
-            create_alias(latest, alias, version.version)
+            self.snapstart.published(version)
+            create_alias(latest, alias, version.version)  # SnapStartNotReady until Active
         provisioned = latest.config.raw.get("ProvisionedConcurrencyConfig")
         if isinstance(provisioned, dict) and "ProvisionedConcurrentExecutions" in provisioned:
             # SAM puts it on the alias: its environments follow the alias to the new version

@@ -127,16 +127,22 @@ class SnapStart:
         return dataclasses.replace(spec, environment=variables, init_vcpus=spec.vcpus)
 
     # publish ------------------------------------------------------------------------------
-    def published(self, version: FunctionState) -> None:
-        """A version was published: take its snapshot (the version is Pending until then)."""
+    def published(
+        self, version: FunctionState, when_active: Callable[[], None] | None = None
+    ) -> bool:
+        """A version was published: take its snapshot (the version is Pending until then), and
+        call `when_active` once it is taken. False when there is no snapshot to take."""
         if not self.applies(version) or version.snapshot is not None or version.state != "Active":
-            return
+            return False
         version.state = "Pending"
         version.state_reason = "Lambda is creating a snapshot of the initialized function."
         version.state_reason_code = "Creating"
-        self.spawn(self._take(version))
+        self.spawn(self._take(version, when_active))
+        return True
 
-    async def _take(self, version: FunctionState) -> None:
+    async def _take(
+        self, version: FunctionState, when_active: Callable[[], None] | None = None
+    ) -> None:
         spec = self.spec(version)
         limit_s = max(float(self.limits.q("init", "snapstart_s")), version.config.timeout_s)
         assert isinstance(self.backend, ProcessBackend)
@@ -158,6 +164,8 @@ class SnapStart:
             return
         version.snapshot = snapshot
         version.state, version.state_reason, version.state_reason_code = "Active", None, None
+        if when_active is not None:
+            when_active()
 
     async def retire(self, version: FunctionState) -> None:
         snapshot, version.snapshot = version.snapshot, None

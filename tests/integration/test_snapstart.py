@@ -91,6 +91,16 @@ def handler(event, context):
         return {"status": 0, "body": repr(exc)}
 """
 
+ALIASED = """import time
+
+time.sleep(1.0)
+MARK = "%s"
+
+
+def handler(event, context):
+    return {"mark": MARK, "version": context.function_version}
+"""
+
 SNAP = "SnapStart:\n  ApplyOn: PublishedVersions\n"
 FUNCTIONS = {
     "reseeded": ("RESEED: '1'", SNAP),
@@ -131,6 +141,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root = tmp_path_factory.mktemp("snapstart")
     for name, (variables, extra) in FUNCTIONS.items():
         _function(root, name, APP, variables, extra)
+    _function(root, "aliased", ALIASED % "first", "NONE: '1'", SNAP + "AutoPublishAlias: live\n")
     (root / "wrapped" / "wrapper.sh").write_text(WRAPPER)
     (root / "wrapped" / "wrapper.sh").chmod(0o755)
     _function(root, "snoop", SNOOP, "NONE: '1'", "")
@@ -236,6 +247,39 @@ def test_threads_at_the_end_of_init_fail_the_version_with_the_reason(sandbox: An
     with pytest.raises(ClientError) as err:
         client.invoke(FunctionName="threads", Qualifier="1")
     assert err.value.response["Error"]["Code"] == "ResourceConflictException"
+
+
+def test_the_alias_moves_to_a_new_snapstart_version_once_it_is_active(sandbox: Any) -> None:
+    """AutoPublishAlias with SnapStart: as a SAM deploy, the alias points at the new version
+    only when its snapshot is taken; until then invokes of the alias answer from the old one."""
+    from lambda_sandbox.hot_reload import reload
+
+    client = make_lambda_client(sandbox.url)
+    deadline = time.monotonic() + 60
+    while True:  # the first version: the alias is there at once, ready after the snapshot
+        try:
+            first = json.load(client.invoke(FunctionName="aliased", Qualifier="live")["Payload"])
+            break
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "SnapStartNotReadyException"
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert first == {"mark": "first", "version": "1"}
+    app = Path(sandbox.sandbox.service.functions["aliased"].config.code_dir) / "app.py"
+    app.write_text(ALIASED % "second")
+    sandbox.call(lambda: reload(sandbox.sandbox, {app}, lambda _m: None))
+    during = json.load(client.invoke(FunctionName="aliased", Qualifier="live")["Payload"])
+    assert during == {"mark": "first", "version": "1"}  # version 2 is still being snapshotted
+    assert client.get_function_configuration(FunctionName="aliased", Qualifier="2")["State"] == (
+        "Pending"
+    )
+    while client.get_alias(FunctionName="aliased", Name="live")["FunctionVersion"] != "2":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    after = client.invoke(FunctionName="aliased", Qualifier="live", LogType="Tail")
+    assert json.load(after["Payload"]) == {"mark": "second", "version": "2"}
+    report = Report.parse(base64.b64decode(after["LogResult"]).decode())
+    assert report is not None and report.restore_ms is not None
 
 
 def test_native_threads_are_reported_at_publish_and_restores_run(sandbox: Any) -> None:

@@ -249,6 +249,14 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
 
 
+def _restores(m: dict[str, Any]) -> str:
+    """SnapStart restores, and their Restore Duration p50."""
+    count = m.get("SnapStartRestores") or 0
+    if not count:
+        return "-"
+    return f"{count} ({_ms((m.get('RestoreDuration') or {}).get('p50'))})"
+
+
 def _stats_table(url: str, data: dict[str, Any]) -> Table:
     t = Table(title=f"{url}  {time.strftime('%H:%M:%S')}", title_justify="left")
     for col in (
@@ -262,6 +270,7 @@ def _stats_table(url: str, data: dict[str, Any]) -> Table:
         "p95 ms",
         "p99 ms",
         "init p50 ms",
+        "restores (p50 ms)",
         "max mem MB",
         "envs idle/busy",
     ):
@@ -278,6 +287,7 @@ def _stats_table(url: str, data: dict[str, Any]) -> Table:
             _ms(m["Duration"]["p95"]),
             _ms(m["Duration"]["p99"]),
             _ms(m["InitDuration"]["p50"]),
+            _restores(m),
             _ms(m["MaxMemoryUsed"]["max"]),
             f"{m['Environments']['idle']}/{m['Environments']['busy']}",
         )

@@ -124,8 +124,13 @@ def _draining(gateway: Gateway | None) -> Callable[..., Awaitable[web.StreamResp
             exc = ServiceException("The sandbox is shutting down: send the request again once it "
                                    "has restarted.")  # fmt: skip
             exc.status = 503
-            return lambda_api.render_error(exc)
-        return await handler(request)
+            refused = lambda_api.render_error(exc)
+            refused.force_close()  # no next request on this connection as its port closes
+            return refused
+        response = await handler(request)
+        if gateway is not None and gateway.draining and not response.prepared:
+            response.force_close()  # answered while stopping: the connection is not reused
+        return response
 
     return refuse_while_stopping
 

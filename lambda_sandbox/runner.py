@@ -39,6 +39,7 @@ from lambda_sandbox.paths import (
 from lambda_sandbox.service.environment_variables import AwsSide
 from lambda_sandbox.service.function_lifecycle import config_from_parameters
 from lambda_sandbox.service.lambda_service import LambdaService
+from lambda_sandbox.service.snapstart import supported_runtime
 from lambda_sandbox.sessions import new_session_id, reap_processes, session_alive
 from lambda_sandbox.types import Filesystem, Progress
 
@@ -248,7 +249,9 @@ class Sandbox:
                 config, self.bundles[config.name].path, self.filesystems.get(config.name)
             )
             not_emulated = config.not_emulated
-            if config.snap_start and not self.service.snapstart.available:
+            if config.snap_start and not supported_runtime(config.runtime):
+                not_emulated += ("SnapStart (Lambda offers it on python3.12 and later)",)
+            elif config.snap_start and not self.service.snapstart.available:
                 not_emulated += ("SnapStart (needs --backend process)",)
             if not_emulated:
                 self.not_emulated[config.name] = not_emulated

@@ -42,7 +42,7 @@ from lambda_sandbox.service.environment_variables import new_env_id
 from lambda_sandbox.service.function_state import LATEST, FunctionState
 from lambda_sandbox.types import EnvironmentSpec, InitOutcome
 
-__all__ = ["INITIALIZATION_TYPE", "SnapStart", "uniqueness_warnings"]
+__all__ = ["INITIALIZATION_TYPE", "SnapStart", "supported_runtime", "uniqueness_warnings"]
 
 INITIALIZATION_TYPE = "snap-start"
 NOT_READY = (
@@ -58,6 +58,14 @@ NATIVE_THREADS = (
 )
 _HOOKS = "an after-restore hook (snapshot_restore_py.register_after_restore)"
 _UNSET = ("AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME")
+
+
+def supported_runtime(runtime: str) -> bool:
+    """The Python runtimes Lambda offers SnapStart on: python3.12 and later (snapstart.html)."""
+    if not runtime.startswith("python3."):
+        return False
+    minor = runtime.removeprefix("python3.")
+    return minor.isdigit() and int(minor) >= 12
 
 
 def uniqueness_warnings(
@@ -116,7 +124,7 @@ class SnapStart:
     def applies(self, version: FunctionState) -> bool:
         cfg = version.config
         return (
-            version.version != LATEST and cfg.snap_start and cfg.runtime.startswith("python")
+            version.version != LATEST and cfg.snap_start and supported_runtime(cfg.runtime)
         ) and self.available
 
     def spec(self, state: FunctionState) -> EnvironmentSpec:

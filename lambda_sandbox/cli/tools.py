@@ -76,6 +76,19 @@ __all__ = ["demo", "fit", "load", "report", "tune"]
     help="Share of invocations that are cold starts, for the cost with INIT billed.",
 )
 @click.option(
+    "--snapstart",
+    is_flag=True,
+    help="Also measure a SnapStart restore at the chosen size (publishes a version, deletes "
+    "it after) for the cold-start table: on-demand, SnapStart and provisioned side by side.",
+)
+@click.option(
+    "--monthly-invocations",
+    type=click.IntRange(1),
+    default=1_000_000,
+    show_default=True,
+    help="Invocations a month, for the cold-start table's monthly bills.",
+)
+@click.option(
     "--auto-optimize",
     is_flag=True,
     help="Write the chosen MemorySize into function.yaml or the template (shows the diff).",
@@ -97,6 +110,8 @@ def tune(
     discard_top_bottom: float,
     sleep_between_runs_ms: int,
     cold_start_rate: float,
+    snapstart: bool,
+    monthly_invocations: int,
     auto_optimize: bool,
     endpoint: str | None,
     project: Project,
@@ -133,6 +148,8 @@ def tune(
                 only_cold_starts=only_cold_starts,
                 sleep_between_runs_ms=sleep_between_runs_ms,
                 cold_start_rate=cold_start_rate,
+                snapstart=snapstart,
+                monthly_invocations=monthly_invocations,
             )
         console.print(render_table(result))
         paths = write_outputs(result, out_dir)

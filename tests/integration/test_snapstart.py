@@ -145,6 +145,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     (root / "wrapped" / "wrapper.sh").write_text(WRAPPER)
     (root / "wrapped" / "wrapper.sh").chmod(0o755)
     _function(root, "snoop", SNOOP, "NONE: '1'", "")
+    _function(root, "tuned", APP, "NONE: '1'", "")  # SnapStart off: tune turns it on and back
     options = SandboxOptions(functions_dir=root, embedded_aws=False, port=0, project_dir=root)
     with SandboxThread(options).start() as running:
         yield running
@@ -322,3 +323,23 @@ def test_another_function_cannot_use_the_snapshots_runtime_api(sandbox: Any) -> 
 def _versions(client: Any) -> set[str]:
     listed = client.list_versions_by_function(FunctionName="reseeded")["Versions"]
     return {v["Version"] for v in listed}
+
+
+def test_tune_measures_a_restore_and_prices_cold_starts_three_ways(sandbox: Any) -> None:
+    """`sandbox tune --snapstart`: at the chosen size, a version published with SnapStart and
+    restored, then deleted and SnapStart set back; the month priced on-demand, with SnapStart
+    and with provisioned concurrency."""
+    from lambda_sandbox.tools.tune import tune
+
+    client = make_lambda_client(sandbox.url)
+    result = tune(client, "tuned", [256, 512], num=2, payload=b"{}", snapstart=True,
+                  monthly_invocations=30_000)  # fmt: skip
+    cold = result.cold_starts
+    assert cold is not None and cold.memory_mb == result.power
+    assert cold.init_ms is not None and cold.restore_ms is not None, cold
+    assert cold.billed_restore_ms is not None and cold.restore_ms < cold.init_ms
+    assert all(value is not None for value in cold.bills().values())
+    config = client.get_function_configuration(FunctionName="tuned")
+    assert config["SnapStart"]["ApplyOn"] == "None"  # set back
+    versions = client.list_versions_by_function(FunctionName="tuned")["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST"]  # the measuring version is gone

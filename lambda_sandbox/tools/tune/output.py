@@ -13,7 +13,7 @@ from lambda_sandbox.extras import require
 from lambda_sandbox.reports.tables import Table, html_page, img_tag
 from lambda_sandbox.tools.tune.power_tuning import TierStats, TuneResult
 
-__all__ = ["render_table", "table", "write_outputs"]
+__all__ = ["cold_start_table", "render_table", "table", "write_outputs"]
 
 
 def _strategy_label(result: TuneResult) -> str:
@@ -87,9 +87,48 @@ def table(result: TuneResult) -> Table:
     return Table(title, list(_HEADERS), _rows(result), classes, _summary(result).splitlines())
 
 
+def cold_start_table(result: TuneResult) -> Table | None:
+    """At the chosen size: the month on-demand, with SnapStart and with provisioned concurrency."""
+    cold = result.cold_starts
+    if cold is None:
+        return None
+    bills = cold.bills()
+    rows = [
+        ["on-demand", _ms_text(cold.init_ms, "Init Duration"), _usd(bills["onDemand"])],
+        ["SnapStart", _ms_text(cold.restore_ms, "Restore Duration")
+         if cold.restore_ms is not None else (cold.snapstart_note or "-"),
+         _usd(bills["snapStart"])],
+        ["provisioned (1 environment)", "none: initialized ahead", _usd(bills["provisioned"])],
+    ]  # fmt: skip
+    title = (
+        f"Cold starts at {cold.memory_mb} MB: {cold.monthly_invocations:,} invocations a month, "
+        f"{cold.cold_start_rate:.1%} of them cold"
+    )
+    notes = [
+        f"Warm Billed Duration {cold.warm_ms:.1f} ms. SnapStart adds its cache for the month and "
+        "a restore charge per cold start; provisioned concurrency bills its environment all "
+        "month and a lower duration rate (lambda_sandbox.cost.monthly_bill, prices in "
+        "limits/prices.toml)."
+    ]
+    return Table(title, ["cold start", "what it costs in time", "$ a month"], rows, [], notes)
+
+
+def _ms_text(value: float | None, what: str) -> str:
+    return "-" if value is None else f"{what} {value:.1f} ms"
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+
+
 def render_table(result: TuneResult) -> Any:
-    """The per-tier statistics as a rich table, the chosen tier highlighted."""
-    return table(result).rich()
+    """The per-tier statistics as a rich table, the chosen tier highlighted, and the cold
+    starts three ways at the chosen size."""
+    from rich.console import Group
+
+    cold = cold_start_table(result)
+    main = table(result).rich()
+    return main if cold is None else Group(main, cold.rich())
 
 
 def _summary(result: TuneResult) -> str:
@@ -306,6 +345,7 @@ def _html(result: TuneResult, image: bytes | None, missing: str = "") -> str:
     esc = html.escape
     title = esc(f"sandbox tune {result.function}")
     url = esc(result.visualization())
+    cold = cold_start_table(result)
     chart = (
         img_tag("duration and cost against memory", image) if image else f"<p>{esc(missing)}</p>"
     )
@@ -313,6 +353,7 @@ def _html(result: TuneResult, image: bytes | None, missing: str = "") -> str:
 <p>strategy: {esc(_strategy_label(result))}</p>
 {chart}
 {table(result).html(level=2)}
+{cold.html(level=2) if cold is not None else ""}
 <p><small>Power Tuning's own visualization of the same numbers (the data stays in the URL
 hash): <a href="{url}">lambda-power-tuning.show</a></small></p>"""
     return html_page(f"sandbox tune {result.function}", body)

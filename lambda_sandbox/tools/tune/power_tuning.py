@@ -26,6 +26,7 @@ from typing import Any
 from lambda_sandbox.client import Call
 from lambda_sandbox.cost import cost_per_invocation
 from lambda_sandbox.limits import load_limits
+from lambda_sandbox.tools.tune.cold_starts import ColdStartOptions
 
 __all__ = [
     "DEFAULT_BALANCED_WEIGHT",
@@ -291,6 +292,7 @@ class TuneResult:
     elapsed_s: float
     cold_start_rate: float = 0.0
     only_cold_starts: bool = False
+    cold_starts: ColdStartOptions | None = None  # on-demand, SnapStart, provisioned at `power`
 
     @property
     def ok(self) -> bool:
@@ -344,6 +346,7 @@ class TuneResult:
                 "cappedTiers": self.capped_tiers,
                 "startedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
                 "elapsedSeconds": round(self.elapsed_s, 3),
+                "coldStartOptions": self.cold_starts.to_json() if self.cold_starts else None,
             },
         }
 

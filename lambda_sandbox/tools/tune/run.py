@@ -56,6 +56,7 @@ from typing import Any
 
 from lambda_sandbox.client import invoke, set_memory
 from lambda_sandbox.limits import load_limits
+from lambda_sandbox.tools.tune.cold_starts import ColdStartOptions, measure_snapstart
 from lambda_sandbox.tools.tune.power_tuning import (
     DEFAULT_BALANCED_WEIGHT,
     DISCARD_TOP_BOTTOM,
@@ -130,6 +131,8 @@ def tune(
     only_cold_starts: bool = False,
     sleep_between_runs_ms: int = 0,
     cold_start_rate: float = 0.01,
+    snapstart: bool = False,
+    monthly_invocations: int = 1_000_000,
 ) -> TuneResult:
     """Tune `function` over `memory_sizes` with `num` counted invokes each (see the module's
     docstring). `client` is a boto3 Lambda client; `payload` is one payload or `num` of them
@@ -212,17 +215,30 @@ def tune(
             tier.price_with_cold_starts = price_with_cold_starts(tier, cold_start_rate, arch)
             tier.elapsed_s = time.monotonic() - tier_t0
             stats.append(tier)
+        good = [s for s in stats if not s.failed]
+        power = choose_power(
+            [(s.value, s.average_price or 0.0, s.average_duration or 0.0) for s in good],
+            strategy,
+            balanced_weight,
+        )
+        best = next((s for s in good if s.value == power), None)
+        cold = None
+        if best is not None:
+            cold = ColdStartOptions(
+                best.value, monthly_invocations, cold_start_rate, arch,
+                best.average_billed_duration or best.average_duration or 0.0, best.init_duration,
+            )  # fmt: skip
+            if snapstart:
+                report(f"{function}: a SnapStart restore at {best.value} MB", steps / total_steps)
+                set_memory(client, function, best.value, UPDATE_WAIT_S)
+                cold.restore_ms, cold.billed_restore_ms, cold.snapstart_note = measure_snapstart(
+                    client, function, payloads[0]
+                )
+            else:
+                cold.snapstart_note = "not measured (sandbox tune --snapstart measures a restore)"
     finally:
         report(f"{function}: restoring MemorySize {original} MB", steps / total_steps)
         set_memory(client, function, original, UPDATE_WAIT_S)
-
-    good = [s for s in stats if not s.failed]
-    power = choose_power(
-        [(s.value, s.average_price or 0.0, s.average_duration or 0.0) for s in good],
-        strategy,
-        balanced_weight,
-    )
-    best = next((s for s in good if s.value == power), None)
     report(f"{function}: done", 1.0)
     return TuneResult(
         function=function,
@@ -242,4 +258,5 @@ def tune(
         elapsed_s=time.monotonic() - t0,
         cold_start_rate=cold_start_rate,
         only_cold_starts=only_cold_starts,
+        cold_starts=cold,
     )

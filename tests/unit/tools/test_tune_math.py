@@ -258,3 +258,36 @@ def test_write_outputs_with_failed_and_capped_tiers(tmp_path: Path) -> None:
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = paths["html"].read_text()
     assert "data:image/png;base64," in page and "capped" in page and "failed" in page
+
+
+def test_cold_starts_three_ways_at_the_chosen_size(tmp_path: Path) -> None:
+    """The month at 1M invocations, 1% cold, 1,024 MB, 100 ms warm, INIT 800 ms, Billed
+    Restore 6 ms, worked by hand: on-demand 1M x 1 GB x 0.108 s x $0.0000166667 = $1.80 + $0.20
+    requests; SnapStart 1M x 0.10006 s = $1.6677 + cache 1 GB x 2.592M s x $0.0000015046 =
+    $3.90 + 10,000 restores x $0.0001397998 = $1.40, + $0.20; provisioned 1 GB x 2.592M s x
+    $0.0000041667 = $10.80 + 1M x 0.1 s x $0.0000097222 = $0.97 + $0.20."""
+    from lambda_sandbox.tools.tune.cold_starts import ColdStartOptions
+    from lambda_sandbox.tools.tune.output import cold_start_table
+
+    cold = ColdStartOptions(1024, 1_000_000, 0.01, "x86_64", 100.0, 800.0, 6.4, 6.0)
+    bills = cold.bills()
+    assert bills["onDemand"] == pytest.approx(1.80 + 0.20, abs=0.01)
+    assert bills["snapStart"] == pytest.approx(1.6677 + 3.90 + 1.40 + 0.20, abs=0.01)
+    assert bills["provisioned"] == pytest.approx(10.80 + 0.97 + 0.20, abs=0.01)
+    result = hand_made_result()
+    result.cold_starts = cold
+    table = cold_start_table(result)
+    assert table is not None
+    assert [row[0] for row in table.rows] == [
+        "on-demand",
+        "SnapStart",
+        "provisioned (1 environment)",
+    ]
+    assert table.rows[1][1] == "Restore Duration 6.4 ms" and table.rows[0][2] == "$2.00"
+    data = json.loads(write_outputs(result, tmp_path)["json"].read_text())
+    assert data["sandbox"]["coldStartOptions"]["monthlyBill"]["snapStart"] == bills["snapStart"]
+    unmeasured = ColdStartOptions(1024, 1000, 0.01, "x86_64", 100.0, 800.0, snapstart_note="why")
+    assert unmeasured.bills()["snapStart"] is None
+    result.cold_starts = unmeasured
+    row = cold_start_table(result).rows[1]  # type: ignore[union-attr]
+    assert row[1:] == ["why", "-"]

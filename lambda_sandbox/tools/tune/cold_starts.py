@@ -1,0 +1,130 @@
+"""Cold starts three ways at the chosen memory size: on-demand INIT, SnapStart, provisioned.
+
+The power sweep measures the on-demand INIT (the tier's Init Duration) and the warm Duration.
+`measure_snapstart` measures a SnapStart restore at the same size, as a user would on AWS:
+SnapStart turned on (when it was off), a version published (INIT once, the snapshot), two
+concurrent invokes of it (two environments restored from the snapshot), then the version
+deleted and SnapStart set back. The month is priced three ways with
+lambda_sandbox.cost.monthly_bill: on-demand (INIT billed at each cold start), SnapStart (the
+Billed Restore Duration at each cold start, the cache for the month, a restore charge per cold
+start) and one provisioned environment configured all month.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from lambda_sandbox.client import Call, invoke
+from lambda_sandbox.cost import monthly_bill
+
+__all__ = ["ColdStartOptions", "measure_snapstart"]
+
+_PUBLISH_WAIT_S = 300.0
+_RESTORES = 2
+
+
+@dataclass
+class ColdStartOptions:
+    memory_mb: int
+    monthly_invocations: int
+    cold_start_rate: float
+    arch: str
+    warm_ms: float  # the tier's mean Billed Duration
+    init_ms: float | None  # on-demand Init Duration at this size
+    restore_ms: float | None = None
+    billed_restore_ms: float | None = None
+    snapstart_note: str | None = None  # why there is no restore to price
+
+    def bills(self) -> dict[str, float | None]:
+        """$ for the month: on-demand, SnapStart (None when not measured), provisioned."""
+        n, rate, memory, arch = (
+            self.monthly_invocations,
+            self.cold_start_rate,
+            self.memory_mb,
+            self.arch,
+        )
+        on_demand = monthly_bill(n, self.warm_ms + rate * (self.init_ms or 0.0), memory, arch=arch)
+        snap = None
+        if self.billed_restore_ms is not None:
+            snap = monthly_bill(n, self.warm_ms + rate * self.billed_restore_ms, memory,
+                                cold_start_rate=rate, snapstart=True, arch=arch).total  # fmt: skip
+        provisioned = monthly_bill(n, self.warm_ms, memory, provisioned=1, arch=arch)
+        return {"onDemand": on_demand.total, "snapStart": snap, "provisioned": provisioned.total}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "memorySize": self.memory_mb,
+            "monthlyInvocations": self.monthly_invocations,
+            "coldStartRate": self.cold_start_rate,
+            "warmBilledDuration": self.warm_ms,
+            "initDuration": self.init_ms,
+            "restoreDuration": self.restore_ms,
+            "billedRestoreDuration": self.billed_restore_ms,
+            "snapStartNote": self.snapstart_note,
+            "monthlyBill": self.bills(),
+            "provisionedEnvironments": 1,
+        }
+
+
+def measure_snapstart(
+    client: Any, function: str, payload: bytes
+) -> tuple[float | None, float | None, str | None]:
+    """(Restore Duration, Billed Restore Duration, None), or (None, None, why not)."""
+    config = client.get_function_configuration(FunctionName=function)
+    runtime = str(config.get("Runtime") or "")
+    if not runtime.startswith("python3.") or int(runtime.removeprefix("python3.") or 0) < 12:
+        return None, None, f"Lambda offers SnapStart on python3.12 and later, not {runtime}"
+    was_on = (config.get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions"
+    before = {
+        v["Version"] for v in client.list_versions_by_function(FunctionName=function)["Versions"]
+    }
+    if not was_on:
+        _set_snapstart(client, function, "PublishedVersions")
+    version = None
+    try:
+        version = str(client.publish_version(FunctionName=function)["Version"])
+        state = _wait_published(client, function, version)
+        if state["State"] != "Active":
+            return None, None, f"the version did not snapshot: {state.get('StateReason')}"
+        with ThreadPoolExecutor(_RESTORES) as pool:
+            calls: list[Call] = list(pool.map(
+                lambda _: invoke(client, function, payload, Qualifier=version), range(_RESTORES)
+            ))  # fmt: skip
+        restored = [c for c in calls if c.restore_ms is not None and c.report is not None]
+        if not restored:
+            why = next((c.error for c in calls if c.error), None) or "no restore in the REPORT"
+            return (
+                None,
+                None,
+                f"no environment was restored ({why}): the docker backend has no SnapStart",
+            )
+        return (
+            statistics.median(c.restore_ms or 0.0 for c in restored),
+            statistics.median(float(c.report.billed_restore_ms or 0) for c in restored if c.report),
+            None,
+        )
+    finally:
+        if version is not None and version not in before:
+            client.delete_function(FunctionName=function, Qualifier=version)
+        if not was_on:
+            _set_snapstart(client, function, "None")
+
+
+def _set_snapstart(client: Any, function: str, apply_on: str) -> None:
+    client.update_function_configuration(FunctionName=function, SnapStart={"ApplyOn": apply_on})
+    client.get_waiter("function_updated_v2").wait(FunctionName=function, WaiterConfig={"Delay": 1})
+
+
+def _wait_published(client: Any, function: str, version: str) -> dict[str, Any]:
+    deadline = time.monotonic() + _PUBLISH_WAIT_S
+    while True:
+        state: dict[str, Any] = client.get_function_configuration(
+            FunctionName=function, Qualifier=version
+        )
+        if state["State"] != "Pending" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.2)

@@ -3,6 +3,7 @@
 power_tuning.py   Power Tuning's arithmetic: trimmed means, prices, strategies, results
 run.py            the run over a sandbox: MemorySize per tier, warm-up, counted invokes
 output.py         the table, tune-<fn>.json, the chart and the HTML page
+cold_starts.py    the month at the chosen size on-demand, with SnapStart, provisioned
 """
 
 from lambda_sandbox.tools.tune.output import render_table, write_outputs

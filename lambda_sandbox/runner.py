@@ -23,6 +23,7 @@ from lambda_sandbox.config import (
     discover_functions,
     load_sam_template,
 )
+from lambda_sandbox.config.function import snapstart_runtime
 from lambda_sandbox.environments.base import Backend
 from lambda_sandbox.environments.docker import DockerBackend
 from lambda_sandbox.environments.process import ProcessBackend
@@ -39,7 +40,6 @@ from lambda_sandbox.paths import (
 from lambda_sandbox.service.environment_variables import AwsSide
 from lambda_sandbox.service.function_lifecycle import config_from_parameters
 from lambda_sandbox.service.lambda_service import LambdaService
-from lambda_sandbox.service.snapstart import supported_runtime
 from lambda_sandbox.sessions import new_session_id, reap_processes, session_alive
 from lambda_sandbox.types import Filesystem, Progress
 
@@ -249,7 +249,7 @@ class Sandbox:
                 config, self.bundles[config.name].path, self.filesystems.get(config.name)
             )
             not_emulated = config.not_emulated
-            if config.snap_start and not supported_runtime(config.runtime):
+            if config.snap_start and not snapstart_runtime(config.runtime):
                 not_emulated += ("SnapStart (Lambda offers it on python3.12 and later)",)
             elif config.snap_start and not self.service.snapstart.available:
                 not_emulated += ("SnapStart (needs --backend process)",)

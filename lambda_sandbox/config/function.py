@@ -61,6 +61,14 @@ RUNTIMES = (
     "go1.x",
 )
 SERVABLE_RUNTIMES = tuple(r for r in RUNTIMES if r.startswith(("python3.", "provided")))
+
+
+def snapstart_runtime(runtime: str) -> bool:
+    """The Python runtimes Lambda offers SnapStart on: python3.12 and later (snapstart.html)."""
+    minor = runtime.removeprefix("python3.")
+    return runtime.startswith("python3.") and minor.isdigit() and int(minor) >= 12
+
+
 _ARCHS = ("x86_64", "arm64")
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"

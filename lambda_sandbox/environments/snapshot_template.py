@@ -120,7 +120,7 @@ def _fingerprint() -> dict[str, Any]:
     return out
 
 
-def _child(sock: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
+def _child(sock: socket.socket, fds: list[int]) -> None:
     """In the restored environment: its output, its cgroup, then back to awslambdaric."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     sock.close()
@@ -134,7 +134,6 @@ def _child(sock: socket.socket, fds: list[int], request: dict[str, Any]) -> None
     import random
 
     random.setstate(_state["random"])  # as the snapshot had it (fork re-seeded it)
-    os.environ.update(request.get("environment") or {})
     _state["report"] = report
     _state["restored_at"] = time.monotonic()
 
@@ -183,7 +182,7 @@ def serve() -> None:
             continue
         pid = os.fork()
         if pid == 0:
-            _child(sock, list(fds), request)
+            _child(sock, list(fds))
             return
         for fd in fds:
             os.close(fd)

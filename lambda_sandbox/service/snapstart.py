@@ -25,6 +25,7 @@ import dataclasses
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from lambda_sandbox.config.function import snapstart_runtime as supported_runtime
 from lambda_sandbox.environments.base import Backend, Environment
 from lambda_sandbox.environments.process import ProcessBackend
 from lambda_sandbox.environments.snapshots import RestoredEnvironment, take_snapshot
@@ -58,14 +59,6 @@ NATIVE_THREADS = (
 )
 _HOOKS = "an after-restore hook (snapshot_restore_py.register_after_restore)"
 _UNSET = ("AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME")
-
-
-def supported_runtime(runtime: str) -> bool:
-    """The Python runtimes Lambda offers SnapStart on: python3.12 and later (snapstart.html)."""
-    if not runtime.startswith("python3."):
-        return False
-    minor = runtime.removeprefix("python3.")
-    return minor.isdigit() and int(minor) >= 12
 
 
 def uniqueness_warnings(

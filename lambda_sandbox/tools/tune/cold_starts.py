@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambda_sandbox.client import Call, invoke
+from lambda_sandbox.config.function import snapstart_runtime
 from lambda_sandbox.cost import monthly_bill
 
 __all__ = ["ColdStartOptions", "measure_snapstart"]
@@ -76,7 +77,7 @@ def measure_snapstart(
     """(Restore Duration, Billed Restore Duration, None), or (None, None, why not)."""
     config = client.get_function_configuration(FunctionName=function)
     runtime = str(config.get("Runtime") or "")
-    if not runtime.startswith("python3.") or int(runtime.removeprefix("python3.") or 0) < 12:
+    if not snapstart_runtime(runtime):
         return None, None, f"Lambda offers SnapStart on python3.12 and later, not {runtime}"
     was_on = (config.get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions"
     before = {

@@ -23,7 +23,6 @@ from lambda_sandbox.config import (
     discover_functions,
     load_sam_template,
 )
-from lambda_sandbox.config.function import snapstart_runtime
 from lambda_sandbox.environments.base import Backend
 from lambda_sandbox.environments.docker import DockerBackend
 from lambda_sandbox.environments.process import ProcessBackend
@@ -249,9 +248,7 @@ class Sandbox:
                 config, self.bundles[config.name].path, self.filesystems.get(config.name)
             )
             not_emulated = config.not_emulated
-            if config.snap_start and not snapstart_runtime(config.runtime):
-                not_emulated += ("SnapStart (Lambda offers it on python3.12 and later)",)
-            elif config.snap_start and not self.service.snapstart.available:
+            if config.snap_start and not self.service.snapstart.available:
                 not_emulated += ("SnapStart (needs --backend process)",)
             if not_emulated:
                 self.not_emulated[config.name] = not_emulated

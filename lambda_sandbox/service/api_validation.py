@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lambda_sandbox.config.function import environment_size
+from lambda_sandbox.config.function import environment_size, snapstart_conflict
 from lambda_sandbox.exceptions import InvalidParameterValueException, ValidationException
 from lambda_sandbox.limits import Limits
 
@@ -112,3 +112,9 @@ def check_parameters(body: dict[str, Any], limits: Limits) -> None:
                 "environment variables you have provided exceeded the 4KB limit. String "
                 f"measured: {measured}"
             )
+    if apply_on == "PublishedVersions" and runtime is not None:  # CreateFunction
+        storage = body.get("EphemeralStorage")
+        size = storage.get("Size") if isinstance(storage, dict) else None
+        why = snapstart_conflict(str(runtime), size if isinstance(size, int) else 512)
+        if why is not None:
+            raise InvalidParameterValueException(why)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lambda_sandbox.config import FunctionConfig
-from lambda_sandbox.config.function import validate_update
+from lambda_sandbox.config.function import snapstart_conflict, validate_update
 from lambda_sandbox.environments.base import Backend, Environment
 from lambda_sandbox.exceptions import (
     ConfigError,
@@ -219,7 +219,10 @@ class LambdaService:
         if dead_letter is not None:  # {} changes nothing; {"TargetArn": ""} removes the queue
             raw = {k: v for k, v in state.config.raw.items() if k != "DeadLetterQueue"}
             fields["raw"] = {**raw, "DeadLetterConfig": {"TargetArn": str(dead_letter)}}
-        state.config = state.config.with_updates(**fields)
+        merged = state.config.with_updates(**fields)
+        if merged.snap_start and (why := snapstart_conflict(merged.runtime, merged.ephemeral_mb)):
+            raise InvalidParameterValueException(why)
+        state.config = merged
         state.generation += 1
         state.last_modified = time.time()
         self.specs.forget(state.name)

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambda_sandbox.config.function import SNAPSTART_PROVISIONED
 from lambda_sandbox.environments.base import Environment
 from lambda_sandbox.exceptions import (
     InvalidParameterValueException,
@@ -122,6 +123,8 @@ class ProvisionedPool:
             )  # fmt: skip
         version = _target(latest, arn, qualifier, put=True)
         assert latest is not None and qualifier is not None
+        if latest.versions[version].config.snap_start:
+            raise InvalidParameterValueException(SNAPSTART_PROVISIONED)
         configs: dict[str, ProvisionedConfig] = latest.provisioned
         for other in configs.values():
             if other.qualifier != qualifier and other.version == version:

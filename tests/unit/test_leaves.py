@@ -124,6 +124,22 @@ def test_definition_defaults_and_values(tmp_path: Path) -> None:
         ("Handler: app.handler\nArchitectures: [sparc]\n", "Architectures: ['sparc'] is not valid"),
         ("Handler: app.handler\nMemorySiz: 128\n", "MemorySiz: not a property of a function.yaml"),
         ("MemorySize: 128\n", "Handler: None is not valid"),
+        # what Lambda's SnapStart page says it refuses (snapstart.html)
+        (
+            "Handler: app.handler\nRuntime: python3.11\nSnapStart: {ApplyOn: PublishedVersions}\n",
+            "SnapStart: python3.11 is not supported for SnapStart enabled functions.",
+        ),
+        (
+            "Handler: app.handler\nRuntime: python3.12\nSnapStart: {ApplyOn: PublishedVersions}\n"
+            "EphemeralStorage: {Size: 1024}\n",
+            "more than 512 MB of ephemeral storage (this one has 1024 MB)",
+        ),
+        (
+            "Handler: app.handler\nRuntime: python3.12\nSnapStart: {ApplyOn: PublishedVersions}\n"
+            "AutoPublishAlias: live\n"
+            "ProvisionedConcurrencyConfig: {ProvisionedConcurrentExecutions: 1}\n",
+            "Provisioned concurrency is not supported for function versions with SnapStart",
+        ),
     ],
 )
 def test_validation_names_file_key_value_and_range(

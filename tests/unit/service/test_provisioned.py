@@ -143,3 +143,16 @@ def test_sams_provisioned_concurrency_config_follows_the_auto_published_alias() 
     raw = {"AutoPublishAlias": "live", "ProvisionedConcurrencyConfig": {
         "ProvisionedConcurrentExecutions": "2"}}  # fmt: skip
     run({"f": FakeFunction()}, body, {"f": {"raw": raw}})
+
+
+def test_a_snapstart_version_takes_no_provisioned_concurrency() -> None:
+    """snapstart.html: SnapStart does not support provisioned concurrency."""
+
+    async def body(service: LambdaService, backend: FakeBackend) -> None:
+        latest = service.functions["f"]
+        service.publish_version("f")
+        with pytest.raises(InvalidParameterValueException, match="SnapStart enabled"):
+            service.provisioned.put(latest, latest.arn, "1", 1)
+        assert latest.provisioned == {}
+
+    run({"f": FakeFunction()}, body, {"f": {"runtime": "python3.12", "snap_start": True}})

@@ -56,7 +56,7 @@ Runtime: python3.12
 CodeUri: src
 MemorySize: 1024
 Timeout: 30
-EphemeralStorage: {Size: 2048}
+EphemeralStorage: {Size: 512}
 Architectures: [arm64]
 ReservedConcurrentExecutions: 7
 Environment: {Variables: {MODEL_BUCKET: models-here, MODEL_KEY_PREFIX: fn/, LEVEL: info}}
@@ -149,7 +149,7 @@ def test_desired_state_maps_function_yaml_one_to_one(tmp_path: Path) -> None:
     state = desired_state(config, role=ROLE, environment=env, code_sha256="abc=")
     assert state.package_type == "Zip"
     assert (state.runtime, state.handler, state.role) == ("python3.12", "app.handler", ROLE)
-    assert (state.memory_mb, state.timeout_s, state.ephemeral_mb) == (1024, 30, 2048)
+    assert (state.memory_mb, state.timeout_s, state.ephemeral_mb) == (1024, 30, 512)
     assert state.architecture == "arm64"
     assert state.reserved_concurrency == 7
     assert state.snap_start is True
@@ -192,7 +192,7 @@ def get_function_response(**overrides: Any) -> dict[str, Any]:
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
         "Architectures": ["arm64"],
-        "EphemeralStorage": {"Size": 2048},
+        "EphemeralStorage": {"Size": 512},
         "SnapStart": {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"},
     }
     configuration.update(overrides)

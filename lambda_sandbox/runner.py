@@ -334,14 +334,19 @@ class SandboxThread:
         assert self.sandbox.gateway is not None
         return self.sandbox.gateway
 
-    def start(self, progress: Progress | None = None, timeout_s: float = 600) -> SandboxThread:
+    def start(self, progress: Progress | None = None, timeout_s: float = 3600) -> SandboxThread:
         self._thread = threading.Thread(
             target=self._run, args=(progress,), name="lambda-sandbox", daemon=True
         )
         self._thread.start()
-        self._ready.wait(timeout_s)
+        ready = self._ready.wait(timeout_s)
         if self._error is not None:
             raise self._error
+        if not ready:
+            raise SandboxError(
+                f"the sandbox did not start within {timeout_s:g} s (still building bundles or "
+                "models?): run `sandbox build` first, then try again"
+            )
         return self
 
     def _run(self, progress: Progress | None) -> None:

@@ -14,6 +14,9 @@ What it does, as LWA does (its documented settings, AWS_LWA_* and the older name
 - answers with the app's response in the event's own format (base64 for binary bodies), or,
   with AWS_LWA_INVOKE_MODE=response_stream, streams it through the Runtime API as it arrives
   (the HTTP-integration prelude, then the body's chunks).
+Where the sandbox differs: its environments share the host's network, where Lambda gives each
+its own, so an app whose port another environment holds gets a free one in PORT (own_port),
+and INIT fails when the port answers from outside the app's process tree (served_by_app).
 Not done: gzip compression (AWS_LWA_ENABLE_COMPRESSION), async init, Lambda Managed Instances.
 """
 
@@ -36,6 +39,10 @@ API = "/2018-06-01/runtime"
 ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
 ERROR_BODY = "Lambda-Runtime-Function-Error-Body"
 PRELUDE_TYPE = "application/vnd.awslambda.http-integration-response"
+FIXED_PORT_HINT = (
+    "an app that listens on a fixed port cannot run beside it: read the port from $PORT (or "
+    "AWS_LWA_PORT) instead of a fixed number"
+)
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml",
               "application/xhtml+xml", "application/x-javascript", "image/svg+xml",
               "application/ld+json", "application/x-www-form-urlencoded")  # fmt: skip
@@ -77,10 +84,104 @@ class Settings:
         self.stream = setting("INVOKE_MODE", None, "buffered").lower() == "response_stream"
         self.base_path = setting("REMOVE_BASE_PATH", "REMOVE_BASE_PATH", "")
         self.pass_through = setting("PASS_THROUGH_PATH", None, "/events")
+        self.taken: int | None = None  # the port another environment held (own_port)
 
 
 def log(message: str) -> None:
     print(f"[lambda-web-adapter] {message}", file=sys.stderr, flush=True)
+
+
+def listening(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def own_port(s: Settings) -> None:
+    """Lambda gives every execution environment a network of its own; the sandbox's process
+    backend runs them on one host, where a second environment's app could not bind the port
+    and its adapter would forward its events to the first one's app (another environment's,
+    or another function's). When the port already answers, this environment's app gets a free
+    one, in PORT (and AWS_LWA_PORT when that was set), as the app reads it."""
+    if not listening(s.host, s.port):
+        return
+    port = free_port(s.host)
+    log(
+        f"port {s.port} is in use on this host by another execution environment: this "
+        f"environment's app gets PORT={port} (on Lambda each environment has its own network)"
+    )
+    for key in ("AWS_LWA_PORT", "PORT"):
+        if key == "PORT" or key in os.environ:
+            os.environ[key] = str(port)
+    if s.ready_port == s.port:
+        s.ready_port = port
+    s.taken, s.port = s.port, port
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()  # sl local_address rem_address st ... inode (st 0A: LISTEN)
+            if (
+                len(fields) > 9
+                and fields[3] == "0A"
+                and int(fields[1].rsplit(":", 1)[1], 16) == port
+            ):
+                inodes.add(fields[9])
+    return inodes or None
+
+
+def _tree(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            parents[int(name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return tree
+
+
+def served_by_app(app: subprocess.Popen[bytes], port: int) -> bool | None:
+    """Whether the socket listening on `port` is the app's (or its children's); None when
+    this host does not say (no /proc/net)."""
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        return None
+    for pid in _tree(app.pid):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                return True
+    return False
 
 
 def start_app() -> subprocess.Popen[bytes]:
@@ -98,6 +199,9 @@ def wait_ready(app: subprocess.Popen[bytes], s: Settings) -> None:
     while True:
         if app.poll() is not None:
             log(f"the app exited ({app.returncode}) before it was ready")
+            if s.taken is not None:
+                log(f"port {s.taken} is held by another execution environment on this host; "
+                    f"{FIXED_PORT_HINT}")  # fmt: skip
             sys.exit(app.returncode or 1)
         try:
             if s.ready_protocol == "tcp":
@@ -242,8 +346,17 @@ def stream_answer(
 
 def main() -> None:
     s = Settings()
+    own_port(s)
     app = start_app()
     wait_ready(app, s)
+    if served_by_app(app, s.port) is False:
+        log(
+            f"port {s.port} answers, but not from this environment's app: another execution "
+            f"environment on this host holds it, and this one's events would reach it; "
+            f"{FIXED_PORT_HINT}"
+        )
+        app.kill()
+        sys.exit(1)
     api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"])
     while True:
         api.request("GET", f"{API}/invocation/next")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import email.message
 import json
+import os
 from typing import Any
 
 import pytest
@@ -90,3 +91,51 @@ def test_a_rest_api_answer_has_multi_value_headers() -> None:
     got = answer({"httpMethod": "GET"}, 200, headers, b'{"ok":1}')
     assert got["body"] == '{"ok":1}' and got["isBase64Encoded"] is False
     assert got["multiValueHeaders"]["x-a"] == ["1", "2"]
+
+
+def test_a_taken_port_gives_the_app_a_free_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another environment's app holds the port: this one's app is told another, in PORT."""
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        monkeypatch.setenv("PORT", str(taken))
+        monkeypatch.setenv("AWS_LWA_PORT", str(taken))
+        s = lwa.Settings()
+        lwa.own_port(s)
+        assert s.taken == taken and s.port != taken and s.ready_port == s.port
+        assert os.environ["PORT"] == os.environ["AWS_LWA_PORT"] == str(s.port)
+    monkeypatch.setenv("PORT", str(taken))  # free now: kept as the function set it
+    monkeypatch.delenv("AWS_LWA_PORT")
+    free = lwa.Settings()
+    lwa.own_port(free)
+    assert free.port == taken and free.taken is None
+
+
+def test_the_listener_must_be_the_apps_own() -> None:
+    """A socket on the port held by some other process is not the app's; the app's own is."""
+    import socket
+    import subprocess
+    import sys
+
+    app = subprocess.Popen(
+        [sys.executable, "-c", "import socket, sys, time; s = socket.socket(); "
+         "s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); "
+         "time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert app.stdout is not None
+        app_port = int(app.stdout.readline())
+        assert lwa.served_by_app(app, app_port) is True  # type: ignore[arg-type]
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", 0))
+            other.listen()
+            assert lwa.served_by_app(app, other.getsockname()[1]) is False  # type: ignore[arg-type]
+    finally:
+        app.kill()
+        app.wait()
+        if app.stdout is not None:
+            app.stdout.close()

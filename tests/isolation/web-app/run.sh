@@ -1,0 +1,2 @@
+#!/bin/sh
+exec python "$LAMBDA_TASK_ROOT/app.py"

@@ -18,7 +18,7 @@ from typing import Any
 
 from lambda_sandbox.log_lines import Report
 
-__all__ = ["Call", "invoke", "lambda_client", "set_memory"]
+__all__ = ["Call", "invoke", "lambda_client", "set_memory", "set_snapstart", "wait_published"]
 
 TEST_REGION = "us-east-1"
 
@@ -143,3 +143,20 @@ def set_memory(client: Any, function: str, memory_mb: int, wait_s: float = 60.0)
     while resp.get("LastUpdateStatus") == "InProgress" and time.monotonic() < deadline:
         time.sleep(0.2)
         resp = client.get_function_configuration(FunctionName=function)
+
+
+def set_snapstart(client: Any, function: str, apply_on: str) -> None:
+    """SnapStart ApplyOn (PublishedVersions or None), once the update is done."""
+    client.update_function_configuration(FunctionName=function, SnapStart={"ApplyOn": apply_on})
+    client.get_waiter("function_updated_v2").wait(FunctionName=function, WaiterConfig={"Delay": 1})
+
+
+def wait_published(client: Any, function: str, version: str, wait_s: float = 300.0) -> Any:
+    """A published version's configuration once it is no longer Pending (a SnapStart version
+    is Pending while its snapshot is taken), or when `wait_s` has passed."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        state = client.get_function_configuration(FunctionName=function, Qualifier=version)
+        if state["State"] != "Pending" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -237,6 +238,18 @@ def fit(
 )
 @click.option("--payload", default="{}", help="JSON, or @file to read it from a file.")
 @click.option("--workers", type=int, default=0, help="Locust worker processes.")
+@click.option(
+    "--side-by-side",
+    is_flag=True,
+    help="Run the scenario three times: on-demand, on a SnapStart version and on a version "
+    "with provisioned concurrency; one page compares them.",
+)
+@click.option(
+    "--provisioned",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Provisioned environments for --side-by-side [default: the scenario's users].",
+)
 @endpoint_option
 @project_options
 @click.option(
@@ -251,6 +264,8 @@ def load(
     scale: float,
     payload: str,
     workers: int,
+    side_by_side: bool,
+    provisioned: int | None,
     endpoint: str | None,
     project: Project,
     out_dir: Path,
@@ -258,10 +273,19 @@ def load(
     """Load-test TARGET (a function name, or a function URL) with a seed study's Locust
     scenario; report client and server side together, and reconcile the counts. With no
     sandbox running, a throwaway one serves the function."""
-    from lambda_sandbox.tools.load import invocations_url, run_load
+    from lambda_sandbox.tools.load import SCENARIOS, invocations_url, run_load
 
     data = read_payload(payload)
     function = None if target.startswith("http") else target
+    if side_by_side and function is None:
+        fail("--side-by-side needs a function name (it publishes versions of it), not a URL")
+    if side_by_side and function is not None:
+        _load_side_by_side(
+            function, scenario, provisioned or users or SCENARIOS[scenario].users, endpoint,
+            project, out_dir, users=users, spawn_rate=spawn_rate, duration_s=duration,
+            scale=scale, payload=data, workers=workers,
+        )  # fmt: skip
+        return
     thread = None
     if function is None:
         api = find_url(endpoint)
@@ -300,6 +324,53 @@ def load(
     if result.locust_html:
         console.print(f"Locust's report: {result.locust_html}", highlight=False)
     if not result.reconciled:
+        sys.exit(1)
+
+
+def _load_side_by_side(
+    function: str,
+    scenario: str,
+    provisioned: int,
+    endpoint: str | None,
+    project: Project,
+    out_dir: Path,
+    **load_kw: Any,
+) -> None:
+    from lambda_sandbox.client import lambda_client
+    from lambda_sandbox.tools.load.side_by_side import run_side_by_side
+
+    try:
+        api, thread = sandbox_for(function, endpoint, project)
+    except SandboxError as exc:
+        fail(str(exc))
+    try:
+        with progress(f"load {scenario} side by side: {function}", interval_s=5.0) as say:
+            page, runs = run_side_by_side(
+                lambda_client(api), api, function, scenario, provisioned=provisioned,
+                out_dir=out_dir, progress=say, **load_kw,
+            )  # fmt: skip
+    except (SandboxError, RuntimeError) as exc:
+        fail(str(exc))
+    except Exception as exc:  # botocore's ClientError: the API's own answer, AWS-shaped
+        fail(f"{type(exc).__name__}: {exc}")
+    finally:
+        if thread is not None:
+            thread.stop()
+    for run in runs:
+        r = run.result
+        if r is None:
+            console.print(f"{run.mode}: not run ({run.note})", highlight=False)
+            continue
+        s = r.server
+        console.print(
+            f"{run.mode}: {r.requests} requests, p95 {r.latency_ms.get('p95')} ms, "
+            f"{s.get('ColdStarts')} cold starts, {s.get('SnapStartRestores')} restores, "
+            f"{s.get('ProvisionedConcurrencySpilloverInvocations')} spilled over, "
+            f"reconciled {r.reconciled}",
+            highlight=False,
+        )
+    console.print(f"report: {page}", highlight=False)
+    if not all(r.result is None or r.result.reconciled for r in runs):
         sys.exit(1)
 
 

@@ -105,3 +105,49 @@ def test_throttled_run_counts_429s_on_both_sides(
     assert result.failures == result.throttles  # nothing but 429s failed
     assert result.server["MaxConcurrentExecutionsSeen"] <= 2
     _check_report(result, reports)
+
+
+def test_one_scenario_on_demand_snapstart_and_provisioned_side_by_side(
+    tmp_path: Path, reports: Path
+) -> None:
+    """`sandbox load FN --side-by-side`: the same scenario three ways in one sandbox; each
+    run reconciles, each mode shows its own kind of cold start, and what the comparison made
+    (two versions, SnapStart on) is gone afterwards."""
+    from lambda_sandbox.client import lambda_client
+    from lambda_sandbox.tools.load.side_by_side import run_side_by_side
+
+    folder = tmp_path / "slow-init"
+    (folder / "src").mkdir(parents=True)
+    (folder / "src" / "app.py").write_text(
+        "import time\ntime.sleep(0.5)  # a model load\n\n"
+        "def handler(event, context):\n    time.sleep(0.05)\n    return {'ok': True}\n"
+    )
+    (folder / "function.yaml").write_text(
+        "Handler: app.handler\nRuntime: python3.12\nCodeUri: src\nMemorySize: 512\nTimeout: 10\n"
+    )
+    options = SandboxOptions(functions_dir=tmp_path, port=0, embedded_aws=False,
+                             project_dir=tmp_path)  # fmt: skip
+    with SandboxThread(options).start() as thread:
+        client = lambda_client(thread.url)
+        page, runs = run_side_by_side(
+            client, thread.url, "slow-init", "bursty", provisioned=2, out_dir=reports,
+            users=3, scale=0.05,
+        )  # fmt: skip
+        assert [v["Version"] for v in
+                client.list_versions_by_function(FunctionName="slow-init")["Versions"]] == [
+            "$LATEST"]  # fmt: skip
+        config = client.get_function_configuration(FunctionName="slow-init")
+        assert config["SnapStart"]["ApplyOn"] == "None"
+    on_demand, snap, provisioned = (r.result for r in runs)
+    assert on_demand and snap and provisioned, [r.note for r in runs]
+    for result in (on_demand, snap, provisioned):
+        assert result.reconciled, _summary(result)
+    assert on_demand.server["ColdStarts"] >= 1 and on_demand.server["SnapStartRestores"] == 0
+    assert snap.server["SnapStartRestores"] >= 1 and snap.server["InitDurationP50"] is None
+    assert snap.server["RestoreDurationP50"] < on_demand.server["InitDurationP50"]
+    assert provisioned.server["ProvisionedConcurrencyInvocations"] >= 1
+    assert all(r.cost_usd is not None and r.cost_usd > 0 for r in runs)
+    assert runs[2].cost_usd > runs[0].cost_usd, "two environments configured cost more here"
+    html = page.read_text()
+    assert "<th>on-demand</th><th>SnapStart</th><th>provisioned</th>" in html
+    assert html.count("data:image/png;base64,") == 1

@@ -6,6 +6,7 @@ result.py       what a run measured
 report.py       reports/load-<name>.html with charts, CSV and JSON
 locustfile.py   the Locust user (also usable with Locust's own master/worker mode)
 classify.py     how an HTTP answer counts: success, throttle, function error, other
+side_by_side.py one scenario on-demand, with SnapStart and with provisioned concurrency
 """
 
 from lambda_sandbox.tools.load.result import LoadResult

@@ -6,6 +6,7 @@ Run by `run_load` in a `locust` subprocess (gevent then patches that process onl
 - TARGET_FUNCTION: a function name; --host is then the Lambda API and each request is
   POST /2015-03-31/functions/{name}/invocations. Unset: --host is a function URL, POSTed to
   at TARGET_PATH (default "/").
+- TARGET_QUALIFIER: with TARGET_FUNCTION, the version or alias every request invokes.
 - PAYLOAD: the request body (default "{}").
 - LOAD_WAIT_MIN / LOAD_WAIT_MAX: seconds between a user's requests (default 1 and 3).
 - LOAD_SHAPE=ramp: +1 user every LOAD_STEP_UP_S up to LOAD_MAX_USERS, LOAD_STEADY_S steady,
@@ -48,6 +49,10 @@ class LambdaUser(FastHttpUser):
         if self.function:
             self.path = f"/2015-03-31/functions/{self.function}/invocations"
             self.label = f"invoke {self.function}"
+            qualifier = os.environ.get("TARGET_QUALIFIER")
+            if qualifier:
+                self.path += f"?Qualifier={qualifier}"
+                self.label += f":{qualifier}"
         else:
             self.path = os.environ.get("TARGET_PATH") or "/"
             self.label = f"url {self.path}"

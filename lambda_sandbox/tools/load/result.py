@@ -45,6 +45,7 @@ class LoadResult:
     locust_html: str | None = None  # Locust's own report, kept beside the sandbox's
     files: list[str] = field(default_factory=list)
     locust_exit_code: int = 0
+    qualifier: str | None = None  # the version or alias invoked (Invoke mode)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

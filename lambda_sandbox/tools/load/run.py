@@ -52,12 +52,17 @@ def _get_json(url: str, timeout_s: float = 5.0) -> Any:
         return json.loads(response.read())
 
 
-_SERVER_COUNTERS = ("Invocations", "Errors", "Throttles", "ColdStarts", "BilledDurationTotal")
+_SERVER_COUNTERS = (
+    "Invocations", "Errors", "Throttles", "ColdStarts", "BilledDurationTotal",
+    "SnapStartRestores", "ProvisionedConcurrencyInvocations",
+    "ProvisionedConcurrencySpilloverInvocations",
+)  # fmt: skip
 
 
 def _flat(t: float, metrics: dict[str, Any]) -> dict[str, Any]:
     duration, init = metrics.get("Duration") or {}, metrics.get("InitDuration") or {}
     envs = metrics.get("Environments") or {}
+    restore = metrics.get("RestoreDuration") or {}
     return {
         "t": round(t, 3),
         **{key: metrics.get(key, 0) for key in _SERVER_COUNTERS},
@@ -66,6 +71,7 @@ def _flat(t: float, metrics: dict[str, Any]) -> dict[str, Any]:
         "DurationP50": duration.get("p50"),
         "DurationP95": duration.get("p95"),
         "InitDurationP50": init.get("p50"),
+        "RestoreDurationP50": restore.get("p50"),
         "EnvironmentsIdle": envs.get("idle", 0),
         "EnvironmentsBusy": envs.get("busy", 0),
     }
@@ -123,6 +129,7 @@ def _percentiles(metrics: dict[str, Any]) -> dict[str, Any]:
         "DurationP50": duration.get("p50"),
         "DurationP95": duration.get("p95"),
         "InitDurationP50": init.get("p50"),
+        "RestoreDurationP50": (metrics.get("RestoreDuration") or {}).get("p50"),
     }
 
 
@@ -202,6 +209,7 @@ def run_load(
     memory_mb: int | None = None,
     stop_timeout_s: float = 60.0,
     progress: Progress | None = None,
+    qualifier: str | None = None,
 ) -> LoadResult:
     """Run one Locust load test and write its report; see the module's docstring.
 
@@ -211,6 +219,7 @@ def run_load(
     `function` (the name the sandbox's metrics use). `workers` > 0 runs Locust's master with
     that many worker processes (`--processes`). `progress` gets a line every second while
     it runs: users, requests per second, failures, from Locust's stats as they are written.
+    `qualifier` (Invoke mode) sends every request to that version or alias.
     """
     require("load", "sandbox load")
     spec = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
@@ -234,6 +243,7 @@ def run_load(
         "LOAD_WAIT_MAX": str(spec.wait_max_s * scale),
         "TARGET_FUNCTION": function if mode == "invoke" and function else "",
         "TARGET_PATH": path,
+        "TARGET_QUALIFIER": qualifier or "",
         "LOAD_SHAPE": spec.shape or "",
         "PYTHONWARNINGS": "ignore",
         "LOAD_TOTALS_JSON": f"{prefix}_totals.json",
@@ -266,7 +276,7 @@ def run_load(
     result = LoadResult(
         name=label, scenario=spec.name, target=target, mode=mode, function=function,
         users=run_users, spawn_rate=round(run_spawn, 3), duration_s=round(run_duration, 3),
-        scale=scale, workers=workers, elapsed_s=0.0, memory_mb=memory_mb,
+        scale=scale, workers=workers, elapsed_s=0.0, memory_mb=memory_mb, qualifier=qualifier,
     )  # fmt: skip
     if result.memory_mb is None and api_url and function:
         result.memory_mb = _memory_mb(api_url, function)
@@ -374,6 +384,7 @@ def _server_side(
         "DurationP50": after["DurationP50"],
         "DurationP95": after["DurationP95"],
         "InitDurationP50": after["InitDurationP50"],
+        "RestoreDurationP50": after.get("RestoreDurationP50"),
         "MetricsSamples": len(samples),
     }
     if result.memory_mb:

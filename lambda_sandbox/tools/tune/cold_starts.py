@@ -13,12 +13,11 @@ start) and one provisioned environment configured all month.
 from __future__ import annotations
 
 import statistics
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_sandbox.client import Call, invoke
+from lambda_sandbox.client import Call, invoke, set_snapstart, wait_published
 from lambda_sandbox.config.function import snapstart_runtime
 from lambda_sandbox.cost import monthly_bill
 
@@ -84,11 +83,11 @@ def measure_snapstart(
         v["Version"] for v in client.list_versions_by_function(FunctionName=function)["Versions"]
     }
     if not was_on:
-        _set_snapstart(client, function, "PublishedVersions")
+        set_snapstart(client, function, "PublishedVersions")
     version = None
     try:
         version = str(client.publish_version(FunctionName=function)["Version"])
-        state = _wait_published(client, function, version)
+        state = wait_published(client, function, version, _PUBLISH_WAIT_S)
         if state["State"] != "Active":
             return None, None, f"the version did not snapshot: {state.get('StateReason')}"
         with ThreadPoolExecutor(_RESTORES) as pool:
@@ -112,20 +111,4 @@ def measure_snapstart(
         if version is not None and version not in before:
             client.delete_function(FunctionName=function, Qualifier=version)
         if not was_on:
-            _set_snapstart(client, function, "None")
-
-
-def _set_snapstart(client: Any, function: str, apply_on: str) -> None:
-    client.update_function_configuration(FunctionName=function, SnapStart={"ApplyOn": apply_on})
-    client.get_waiter("function_updated_v2").wait(FunctionName=function, WaiterConfig={"Delay": 1})
-
-
-def _wait_published(client: Any, function: str, version: str) -> dict[str, Any]:
-    deadline = time.monotonic() + _PUBLISH_WAIT_S
-    while True:
-        state: dict[str, Any] = client.get_function_configuration(
-            FunctionName=function, Qualifier=version
-        )
-        if state["State"] != "Pending" or time.monotonic() > deadline:
-            return state
-        time.sleep(0.2)
+            set_snapstart(client, function, "None")

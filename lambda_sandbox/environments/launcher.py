@@ -33,6 +33,9 @@ CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 
+MNT_DETACH = 2
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
 
@@ -47,6 +50,19 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
     enc = [s.encode() if s is not None else None for s in (source, target, fstype)]
     result = _libc.mount(enc[0], enc[1], enc[2], flags, data.encode() or None)
     _check(result, f"mount {source or ''} {target}")
+
+
+def _enter_root(root: str) -> None:
+    """Make `root` the mount namespace's own root (pivot_root, then the old root detached),
+    not a chroot: a chrooted process may not create a user namespace, which a restored
+    SnapStart environment needs for a /tmp of its own (snapshot_template.py). chroot only
+    where the root is not a mount point of its own."""
+    os.chdir(root)
+    if _libc.syscall(_SYS_PIVOT_ROOT, b".", b".") == 0:  # the old root is stacked on "."
+        _check(_libc.umount2(b".", MNT_DETACH), "umount2")
+        os.chdir("/")
+        return
+    os.chroot(root)
 
 
 def _mkdir(path: str) -> None:
@@ -139,7 +155,7 @@ def main(argv: list[str]) -> int:
         for op in plan["mounts"]:
             _apply(op)
     if plan.get("root"):
-        os.chroot(plan["root"])
+        _enter_root(plan["root"])
     os.chdir(plan["cwd"])
     user = plan.get("user")
     if user:

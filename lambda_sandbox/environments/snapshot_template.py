@@ -120,8 +120,56 @@ def _fingerprint() -> dict[str, Any]:
     return out
 
 
-def _child(sock: socket.socket, fds: list[int]) -> None:
-    """In the restored environment: its output, its cgroup, then back to awslambdaric."""
+_CLONE_NEWUSER, _CLONE_NEWNS = 0x10000000, 0x00020000
+_MS_NOSUID, _MS_NODEV = 2, 4
+
+
+def _own_tmp(size_mb: int) -> str | None:
+    """Give this restored environment a /tmp of its own: the snapshot's /tmp (what INIT wrote)
+    as the lower layer of an overlay whose writes go to a tmpfs of this environment's
+    (EphemeralStorage in size, counted in its memory cgroup), in a user and mount namespace
+    of its own (its uid mapped to itself: no new privilege outside it). None when done, else
+    why not (then /tmp is shared with the other restores of the snapshot)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+
+    def mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
+        if libc.mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode()):
+            raise OSError(ctypes.get_errno(), f"mount {fstype} on {target}")
+
+    uid, gid = os.getuid(), os.getgid()
+    covered = False
+    try:
+        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS):
+            raise OSError(ctypes.get_errno(), "unshare")
+        for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"),
+                           ("gid_map", f"{gid} {gid} 1")):  # fmt: skip
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+        # opened in the new mount namespace: overlayfs takes no lower layer from another one
+        lower = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY)
+        mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_mb}m,mode=700")
+        covered = True
+        os.makedirs("/tmp/.restore/upper")
+        os.makedirs("/tmp/.restore/work")
+        layers = (
+            f"lowerdir=/proc/self/fd/{lower},upperdir=/tmp/.restore/upper,"
+            "workdir=/tmp/.restore/work"
+        )
+        mount("overlay", "/tmp", "overlay", _MS_NOSUID | _MS_NODEV, layers)
+        os.close(lower)
+    except OSError as exc:
+        if covered:  # the snapshot's /tmp back in sight
+            libc.umount2(b"/tmp", 2)
+        return f"{exc.strerror or os.strerror(exc.errno or 0)}: {exc.filename or exc}"
+    return None
+
+
+def _child(sock: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
+    """In the restored environment: its output, its cgroup, its /tmp, then back to
+    awslambdaric."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     sock.close()
     out, go, report = fds
@@ -131,6 +179,10 @@ def _child(sock: socket.socket, fds: list[int]) -> None:
     if os.read(go, 1) != b"g":  # the sandbox gave up on this restore
         os._exit(0)
     os.close(go)
+    why = _own_tmp(int(request.get("tmp_mb") or 512))
+    if why is not None:
+        print(f"SANDBOX SnapStart: this restored environment shares /tmp with the others "
+              f"restored from its snapshot: {why}", file=sys.stderr, flush=True)  # fmt: skip
     import random
 
     random.setstate(_state["random"])  # as the snapshot had it (fork re-seeded it)
@@ -182,7 +234,7 @@ def serve() -> None:
             continue
         pid = os.fork()
         if pid == 0:
-            _child(sock, list(fds))
+            _child(sock, list(fds), request)
             return
         for fd in fds:
             os.close(fd)

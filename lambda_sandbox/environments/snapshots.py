@@ -16,8 +16,10 @@ rather than the restore's.
 Every environment of one snapshot reaches the Runtime API at the template's address (the
 runtime client read it before the snapshot), so that port routes each connection to the
 environment whose process holds the peer socket (runtime_api/peer.py), and refuses all others.
-What a fork cannot give a restored environment is said in `LIMITS`: it shares the template's
-uid, mount namespace and /tmp with the other environments of its version.
+Each restored environment gets a /tmp of its own in the template code (snapshot_template.py
+_own_tmp): the snapshot's /tmp under an overlay whose writes are its own. What a fork cannot
+give it is said in `LIMITS`: it shares the template's uid with the other environments of its
+version.
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ if TYPE_CHECKING:
 __all__ = ["LIMITS", "RestoredEnvironment", "Snapshot", "SnapshotRefused", "take_snapshot"]
 
 LIMITS = (
-    "environments restored from one snapshot share its uid, mount namespace and /tmp "
-    "(a fork cannot be given new ones without privileges the function would keep)"
+    "environments restored from one snapshot share its uid (a fork cannot be given another "
+    "without privileges the function would keep); each has its own /tmp, an overlay on the "
+    "snapshot's whose writes are in memory, counted against MemorySize"
 )
 _REPLY_S = 10.0
 _EXIT_STATUS_WAIT_S = 0.05  # for the template's exit status after the pidfd says "exited"
@@ -286,7 +289,7 @@ class Snapshot:
         reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[self._next_id] = reply
         try:
-            request = json.dumps({"id": self._next_id}).encode()
+            request = json.dumps({"id": self._next_id, "tmp_mb": spec.ephemeral_mb}).encode()
             socket.send_fds(self.sock, [request], [out_w, go_r, report_w])
         except OSError as exc:
             for fd in (out_r, go_w, report_r):

@@ -126,6 +126,23 @@ while True:
 """
 
 
+# INIT writes a file to /tmp (in the snapshot); each invoke writes its own under one name
+TMP_APP = """import os
+import time
+
+with open("/tmp/from-init.txt", "w") as f:
+    f.write("init")
+
+
+def handler(event, context):
+    with open("/tmp/mine.txt", "w") as f:
+        f.write(event["me"])
+    time.sleep(1.0)  # the other restore writes its own meanwhile
+    with open("/tmp/mine.txt") as f, open("/tmp/from-init.txt") as g:
+        return {"mine": f.read(), "init": g.read(), "pid": os.getpid()}
+"""
+
+
 def _function(root: Path, name: str, code: str, variables: str, extra: str) -> None:
     folder = root / name
     folder.mkdir()
@@ -145,6 +162,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     (root / "wrapped" / "wrapper.sh").write_text(WRAPPER)
     (root / "wrapped" / "wrapper.sh").chmod(0o755)
     _function(root, "snoop", SNOOP, "NONE: '1'", "")
+    _function(root, "tmpwriter", TMP_APP, "NONE: '1'", SNAP)
     _function(root, "tuned", APP, "NONE: '1'", "")  # SnapStart off: tune turns it on and back
     options = SandboxOptions(functions_dir=root, embedded_aws=False, port=0, project_dir=root)
     with SandboxThread(options).start() as running:
@@ -343,3 +361,23 @@ def test_tune_measures_a_restore_and_prices_cold_starts_three_ways(sandbox: Any)
     assert config["SnapStart"]["ApplyOn"] == "None"  # set back
     versions = client.list_versions_by_function(FunctionName="tuned")["Versions"]
     assert [v["Version"] for v in versions] == ["$LATEST"]  # the measuring version is gone
+
+
+def test_each_restored_environment_has_a_tmp_of_its_own(sandbox: Any) -> None:
+    """The attack on a shared /tmp: two restores of one snapshot write the same path at once;
+    each reads back its own file, and both still see what INIT wrote (it is in the snapshot),
+    as on Lambda."""
+    client = make_lambda_client(sandbox.url)
+    version = _active(client, "tmpwriter")
+
+    def call(me: str) -> tuple[dict[str, Any], str]:
+        resp = client.invoke(FunctionName="tmpwriter", Qualifier=version, LogType="Tail",
+                             Payload=json.dumps({"me": me}).encode())  # fmt: skip
+        return json.loads(resp["Payload"].read()), base64.b64decode(resp["LogResult"]).decode()
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(call, ["first", "second"]))
+    assert answers[0][0].get("pid") != answers[1][0].get("pid"), answers
+    assert [a["mine"] for a, _ in answers] == ["first", "second"], answers
+    assert all(a["init"] == "init" for a, _ in answers)
+    assert all("shares /tmp" not in log for _, log in answers)

@@ -273,8 +273,13 @@ def load(
     """Load-test TARGET (a function name, or a function URL) with a seed study's Locust
     scenario; report client and server side together, and reconcile the counts. With no
     sandbox running, a throwaway one serves the function."""
+    from lambda_sandbox.extras import require
     from lambda_sandbox.tools.load import SCENARIOS, invocations_url, run_load
 
+    try:
+        require("load", "sandbox load")  # before a throwaway sandbox starts for nothing
+    except SandboxError as exc:
+        fail(str(exc))
     data = read_payload(payload)
     function = None if target.startswith("http") else target
     if side_by_side and function is None:

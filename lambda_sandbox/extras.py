@@ -16,7 +16,7 @@ __all__ = ["EXTRAS", "require"]
 # extra -> the modules it installs
 EXTRAS: dict[str, tuple[str, ...]] = {
     "docker": ("docker",),
-    "load": ("locust",),
+    "load": ("locust", "matplotlib"),
     "reports": ("matplotlib",),
     "promote": ("docker",),
 }

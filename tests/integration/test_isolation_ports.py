@@ -19,6 +19,7 @@ import pytest
 from lambda_sandbox.client import invoke
 from lambda_sandbox.pytest_plugin import make_lambda_client
 from lambda_sandbox.runner import SandboxOptions, SandboxThread
+from tests.integration.test_isolation import call
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -44,13 +45,6 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     options = SandboxOptions(functions_dir=root, embedded_aws=False, port=0, project_dir=root)
     with SandboxThread(options).start() as thread:
         yield make_lambda_client(thread.url)
-
-
-def call(client: Any, function: str, event: dict[str, Any]) -> dict[str, Any]:
-    resp = client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
-    body = json.loads(resp["Payload"].read())
-    assert "FunctionError" not in resp, body
-    return body  # type: ignore[no-any-return]
 
 
 def test_another_functions_app_on_the_same_port_gets_none_of_its_events(client: Any) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -83,12 +84,22 @@ def test_chaos_load_kills_and_restarts(tmp_path: Path, capsys: pytest.CaptureFix
     for i in range(20):
         assert invoke(first.url, "events", {"mark": f"term-{i}"}, kind="Event").status == 202
         marks.add(f"term-{i}")
-    during = []
+    during: list[Any] = []
     t0 = time.monotonic()
+
+    def keep_calling() -> None:  # until it has stopped
+        while first.proc.poll() is None and time.monotonic() - t0 < 60:
+            during.append(invoke(first.url, "ok", {"n": -1}))
+            time.sleep(0.02)
+
+    # three callers: one whose request is cut by the stop (Runtime.ExitError, answered when
+    # the stop ends) must not leave the draining window without a caller, as one caller did
+    callers = [threading.Thread(target=keep_calling) for _ in range(3)]
     first.signal(signal.SIGTERM)
-    while first.proc.poll() is None and time.monotonic() - t0 < 60:  # until it has stopped
-        during.append(invoke(first.url, "ok", {"n": -1}))
-        time.sleep(0.02)
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(90)
     assert first.wait(120) == 0, "\n".join(first.output)
     report["sigterm"] = {
         "stop_s": round(time.monotonic() - t0, 2),
@@ -150,11 +161,11 @@ def test_chaos_load_kills_and_restarts(tmp_path: Path, capsys: pytest.CaptureFix
     assert chaos["not_aws_shaped"] == 0, chaos
     assert chaos["environments_killed"] > 5
     assert chaos["sandbox_rss_peak_mb"] < RSS_BOUND_MB, chaos
-    # while it stops: answered (in flight, or AWS's 503), or refused once it is gone. One
-    # connection can be reset: the one the kernel had queued, not yet accepted, at the instant
-    # the port closes (a client sending every 20 ms hits that instant now and then)
+    # while it stops: answered (in flight, or AWS's 503), or refused once it is gone. A
+    # caller's connection can be reset: the one the kernel had queued, not yet accepted, at the
+    # instant the port closes (a client sending every 20 ms hits that instant now and then)
     shutdown = report["sigterm"]["during_shutdown"]
-    assert shutdown.get("lost", 0) <= 1 and "503 ServiceException" in shutdown, shutdown
+    assert shutdown.get("lost", 0) <= 3 and "503 ServiceException" in shutdown, shutdown
     assert all(o.aws_shaped for o in during), shutdown
     assert before.get("labelled processes"), "the killed run left its moto server running"
     assert after == {}, f"left on the host after the restart: {after}"

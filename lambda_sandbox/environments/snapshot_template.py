@@ -35,7 +35,7 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["install", "report", "serve"]
+__all__ = ["install", "refuse", "report", "serve"]
 
 FD_VARIABLE = "_SANDBOX_SNAPSHOT_FD"
 _MAX_MESSAGE = 65536
@@ -124,6 +124,18 @@ _CLONE_NEWUSER, _CLONE_NEWNS = 0x10000000, 0x00020000
 _MS_NOSUID, _MS_NODEV = 2, 4
 
 
+def _drop_capabilities(libc: Any) -> None:
+    """The capabilities unshare gave in the new user namespace, all dropped: kept, the
+    environment could unmount its /tmp and reach the snapshot's, which every restore shares
+    (and processes it starts, which have none, could not read its /proc entries)."""
+    import ctypes
+
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable: twice 32 bits, none
+    if libc.capset(header, data):
+        raise OSError(ctypes.get_errno(), "capset")
+
+
 def _own_tmp(size_mb: int) -> str | None:
     """Give this restored environment a /tmp of its own: the snapshot's /tmp (what INIT wrote)
     as the lower layer of an overlay whose writes go to a tmpfs of this environment's
@@ -160,6 +172,7 @@ def _own_tmp(size_mb: int) -> str | None:
         )
         mount("overlay", "/tmp", "overlay", _MS_NOSUID | _MS_NODEV, layers)
         os.close(lower)
+        _drop_capabilities(libc)
     except OSError as exc:
         if covered:  # the snapshot's /tmp back in sight
             libc.umount2(b"/tmp", 2)
@@ -214,7 +227,8 @@ def serve() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     signal.signal(signal.SIGCHLD, lambda *_: _reap(sock))
-    _send(sock, {"ready": True, "tmp_files": _tmp_files(), "native_threads": native})
+    _send(sock, {"ready": True, "tmp_files": _tmp_files(), "native_threads": native,
+                 "pid": os.getpid()})  # fmt: skip
     while True:
         fds = array.array("i")
         try:
@@ -239,6 +253,14 @@ def serve() -> None:
         for fd in fds:
             os.close(fd)
         _send(sock, {"id": request.get("id"), "pid": pid})
+
+
+def refuse(why: str) -> None:
+    """Tell the sandbox this INIT cannot be snapshotted, and why (the version fails to
+    publish with that reason)."""
+    sock = socket.socket(fileno=int(os.environ.pop(FD_VARIABLE)))
+    _send(sock, {"refused": "why", "why": why})
+    sock.close()
 
 
 def report() -> None:

@@ -127,7 +127,8 @@ while True:
 
 
 # INIT writes a file to /tmp (in the snapshot); each invoke writes its own under one name
-TMP_APP = """import os
+TMP_APP = """import ctypes
+import os
 import time
 
 with open("/tmp/from-init.txt", "w") as f:
@@ -139,7 +140,13 @@ def handler(event, context):
         f.write(event["me"])
     time.sleep(1.0)  # the other restore writes its own meanwhile
     with open("/tmp/mine.txt") as f, open("/tmp/from-init.txt") as g:
-        return {"mine": f.read(), "init": g.read(), "pid": os.getpid()}
+        answer = {"mine": f.read(), "init": g.read(), "pid": os.getpid()}
+    # the attack: unmount this environment's /tmp to reach the snapshot's, which all share
+    libc = ctypes.CDLL(None, use_errno=True)
+    answer["umount"] = libc.umount2(b"/tmp", 2) or -ctypes.get_errno()
+    with open("/proc/self/status") as f:
+        answer["caps"] = [l.split()[1] for l in f if l.startswith("CapEff")][0]
+    return answer
 """
 
 
@@ -381,3 +388,5 @@ def test_each_restored_environment_has_a_tmp_of_its_own(sandbox: Any) -> None:
     assert [a["mine"] for a, _ in answers] == ["first", "second"], answers
     assert all(a["init"] == "init" for a, _ in answers)
     assert all("shares /tmp" not in log for _, log in answers)
+    # no capability is left from the namespace that made the /tmp: it cannot be unmounted
+    assert all(a["umount"] == -1 and a["caps"] == "0000000000000000" for a, _ in answers), answers

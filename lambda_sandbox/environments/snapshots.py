@@ -92,7 +92,11 @@ class RestoredEnvironment(ProcessEnvironment):
         return self._pid
 
     def pids(self) -> list[int]:
-        return (self.cgroup.pids() if self.cgroup is not None else []) or [self._pid]
+        """Its processes: the fork, and what it started (a web app's adapter, say)."""
+        return (self.cgroup.pids() if self.cgroup is not None else []) or [
+            self._pid,
+            *_children(self._pid),
+        ]
 
     def watch(self) -> None:
         loop = asyncio.get_running_loop()
@@ -187,6 +191,7 @@ class Snapshot:
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_id = 0
         self._template: ProcessEnvironment | None = None
+        self.template_pid = 0  # the process restores fork from: the runtime, or a web app's
         self._spare: asyncio.Task[_Forked] | None = None
         loop.add_reader(self.sock.fileno(), self._on_message)
 
@@ -269,7 +274,7 @@ class Snapshot:
             spare.add_done_callback(_discard_when_done)
             return None
         forked = spare.result()
-        if forked.spec != spec or _parent_of(forked.pid) != self.template.pid:
+        if forked.spec != spec or _parent_of(forked.pid) != self.template_pid:
             _discard(forked)
             return None
         return forked
@@ -301,7 +306,7 @@ class Snapshot:
         try:
             answer = await asyncio.wait_for(reply, _REPLY_S)
             pid = int(answer["pid"])
-            if _parent_of(pid) != self.template.pid:
+            if _parent_of(pid) != self.template_pid:
                 raise BackendError(f"pid {pid} is not a fork of the snapshot's template")
             if cgroup is not None:  # in a thread: the write waits for an RCU grace period
                 await asyncio.to_thread(_move, cgroup.procs_files, pid)
@@ -387,6 +392,14 @@ async def _remove_cgroup(cgroup: Any) -> None:
         await asyncio.sleep(0.02)
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def _parent_of(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -426,6 +439,13 @@ async def _initialize(
     message = snapshot.ready.result() if snapshot.ready.done() and not (
         snapshot.ready.exception()) else None  # fmt: skip
     if message is not None and message.get("ready"):
+        # behind the Web Adapter the web app is the template (build/web_adapter/snapstart);
+        # whichever it is, it must be a process of the template environment
+        root = template.pid or 0
+        pid = int(message.get("pid") or root)
+        if not _descends_from(pid, root):
+            raise SnapshotRefused(f"process {pid} is not one of the snapshot's environment")
+        snapshot.template_pid = pid
         snapshot.tmp_files = list(message.get("tmp_files") or [])
         snapshot.native_threads = int(message.get("native_threads") or 0)
         snapshot.keep_spare(spec)
@@ -434,7 +454,20 @@ async def _initialize(
     raise SnapshotRefused(_refusal(message, template, limit_s))
 
 
+def _descends_from(pid: int, root: int) -> bool:
+    for _ in range(64):
+        if pid == root:
+            return True
+        parent = _parent_of(pid)
+        if parent is None or parent <= 1:
+            return False
+        pid = parent
+    return False
+
+
 def _refusal(message: dict[str, Any] | None, template: ProcessEnvironment, limit_s: float) -> str:
+    if message is not None and message.get("refused") == "why":
+        return str(message.get("why"))
     if message is not None and message.get("refused") == "threads":
         threads = [str(t) for t in message.get("threads") or []]
         return (
@@ -447,9 +480,9 @@ def _refusal(message: dict[str, Any] | None, template: ProcessEnvironment, limit
     if template.channel.first_next.done() and template.alive:
         return (
             "the runtime polled for events without asking for a snapshot (restore/next): "
-            "SnapStart here snapshots Python's managed runtime (awslambdaric), not a custom "
-            "runtime or an exec wrapper such as the Web Adapter, whose web app is a process of "
-            "its own that a fork of the runtime cannot carry"
+            "SnapStart here snapshots Python's managed runtime (awslambdaric), or a Python web "
+            "app behind the Web Adapter (its log says why it did not become the snapshot), not "
+            "a custom runtime or another exec wrapper"
         )
     if template.channel.init_error is not None:
         error_type, body = template.channel.init_error

@@ -17,21 +17,27 @@ What it does, as LWA does (its documented settings, AWS_LWA_* and the older name
 Where the sandbox differs: its environments share the host's network, where Lambda gives each
 its own, so an app whose port another environment holds gets a free one in PORT (own_port),
 and INIT fails when the port answers from outside the app's process tree (served_by_app).
+SnapStart: in a template environment the web app is the snapshot (snapstart/sitecustomize.py
+makes its Python one at the bind of its port); in each restored environment that fork starts
+an adapter of its own with the app's port in _SANDBOX_APP_PORT, whose app is its parent.
 Not done: gzip compression (AWS_LWA_ENABLE_COMPRESSION), async init, Lambda Managed Instances.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
+import select
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.parse
-from typing import Any
+from typing import Any, Union
 
 __all__ = ["main"]
 
@@ -43,6 +49,12 @@ FIXED_PORT_HINT = (
     "an app that listens on a fixed port cannot run beside it: read the port from $PORT (or "
     "AWS_LWA_PORT) instead of a fixed number"
 )
+SNAPSHOT_FD = "_SANDBOX_SNAPSHOT_FD"  # this environment is a SnapStart template
+HOOK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "snapstart")
+TOLD_VARIABLE = "_SANDBOX_SNAPSHOT_TOLD_FD"  # names as in snapstart/sitecustomize.py
+ADAPTER_VARIABLE = "_SANDBOX_ADAPTER_ARGV"
+APP_PORT_VARIABLE = "_SANDBOX_APP_PORT"
+APP_PID_VARIABLE = "_SANDBOX_APP_PID"
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml",
               "application/xhtml+xml", "application/x-javascript", "image/svg+xml",
               "application/ld+json", "application/x-www-form-urlencoded")  # fmt: skip
@@ -163,7 +175,7 @@ def _tree(root: int) -> set[int]:
     return tree
 
 
-def served_by_app(app: subprocess.Popen[bytes], port: int) -> bool | None:
+def served_by_app(app: App, port: int) -> bool | None:
     """Whether the socket listening on `port` is the app's (or its children's); None when
     this host does not say (no /proc/net)."""
     inodes = _listening_inodes(port)
@@ -184,18 +196,84 @@ def served_by_app(app: subprocess.Popen[bytes], port: int) -> bool | None:
     return False
 
 
-def start_app() -> subprocess.Popen[bytes]:
+class RestoredApp:
+    """A restored SnapStart environment's app: this adapter's parent, which started it."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and os.getppid() != self.pid:
+            self.returncode = 1
+        return self.returncode
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+
+
+App = Union["subprocess.Popen[bytes]", RestoredApp]
+
+
+def restored_app(s: Settings, port: int) -> RestoredApp:
+    """In a restored environment: the app (this process's parent) listens on `port`; this
+    adapter dies with it (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    pid = int(os.environ.pop(APP_PID_VARIABLE, "0") or os.getppid())
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != pid:
+        sys.exit(1)
+    if s.ready_port == s.port:
+        s.ready_port = port
+    s.port = port
+    return RestoredApp(pid)
+
+
+def start_app() -> tuple[subprocess.Popen[bytes], int | None]:
+    """The handler script, and in a SnapStart template the pipe on which its app says it has
+    become the snapshot."""
     task = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     handler = os.environ.get("_HANDLER", "")
     script = handler if handler.startswith("/") else os.path.join(task, handler)
+    env: dict[str, str] | None = None
+    told_r: int | None = None
+    passed: tuple[int, ...] = ()
+    if SNAPSHOT_FD in os.environ:
+        told_r, told_w = os.pipe()
+        path = [HOOK_DIR, *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
+        env[TOLD_VARIABLE] = str(told_w)
+        env[ADAPTER_VARIABLE] = json.dumps([sys.executable, "-S", os.path.abspath(__file__)])
+        passed = (int(os.environ[SNAPSHOT_FD]), told_w)
     try:
-        return subprocess.Popen([script], cwd=task)
+        app = subprocess.Popen([script], cwd=task, env=env, pass_fds=passed)
     except OSError as exc:
         log(f"cannot start the handler {script}: {exc}")
         sys.exit(127)
+    for fd in passed:  # the app's now: the sandbox sees the snapshot end when the app does
+        os.close(fd)
+    return app, told_r
 
 
-def wait_ready(app: subprocess.Popen[bytes], s: Settings) -> None:
+def snapshotted(app: subprocess.Popen[bytes], s: Settings, told: int) -> bool:
+    """Whether the app became the snapshot (rather than getting ready by itself)."""
+    with os.fdopen(told, "rb", 0) as pipe:
+        while app.poll() is None:
+            if select.select([pipe], [], [], 0.01)[0]:
+                return pipe.read(1) == b"s"
+            if listening(s.host, s.ready_port):
+                log(
+                    "SnapStart: the web app listens without having become the snapshot: the "
+                    "sandbox snapshots a Python web app whose PYTHONPATH keeps the adapter's "
+                    f"hook ({HOOK_DIR}) first"
+                )
+                return False
+    return False
+
+
+def wait_ready(app: App, s: Settings) -> None:
     while True:
         if app.poll() is not None:
             log(f"the app exited ({app.returncode}) before it was ready")
@@ -346,8 +424,15 @@ def stream_answer(
 
 def main() -> None:
     s = Settings()
-    own_port(s)
-    app = start_app()
+    restored = os.environ.pop(APP_PORT_VARIABLE, None)
+    app: App
+    if restored is not None:
+        app = restored_app(s, int(restored))
+    else:
+        own_port(s)
+        app, told = start_app()
+        if told is not None and snapshotted(app, s, told):
+            sys.exit(app.wait())  # the app is the snapshot: this adapter ends with it
     wait_ready(app, s)
     if served_by_app(app, s.port) is False:
         log(

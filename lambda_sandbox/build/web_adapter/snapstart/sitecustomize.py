@@ -1,0 +1,228 @@
+"""SnapStart for a web app behind the Web Adapter: the web app's own process is the snapshot.
+
+Standard library only. The adapter (lambda_web_adapter.py) puts this folder first on the
+web app's PYTHONPATH when its environment is a SnapStart template, so the app's Python
+imports this module at start-up (as `sitecustomize`). Behind the Web Adapter the function's
+code runs in the web app (uvicorn and FastAPI, say), a process of its own beside the runtime,
+so a fork of the runtime would carry nothing of what INIT loaded. Here the app's INIT is
+everything before it binds its port (PORT, or AWS_LWA_PORT): importing the app, loading the
+model, the framework's start-up events. At that bind this process runs the before-snapshot
+hooks and becomes the template (the runtime's snapshot_template, /var/runtime/
+_sandbox_snapshot.py). In each restored environment the fork
+
+- gets an event loop of its own: asyncio knows its running loop by process id, and a
+  selector loop's epoll instance and self-pipe are kernel objects a fork shares with the
+  template and every other restore (a loop of another kind, uvloop's, cannot be carried,
+  and the version fails to publish saying so);
+- runs the after-restore hooks and reports what the uniqueness checks look at;
+- binds a socket of its own (the one INIT created is shared by every fork): the port INIT
+  asked for, or a free one when another restored environment holds it (on Lambda each has a
+  network of its own), never with SO_REUSEPORT, which would let two environments share it;
+- starts its own adapter (the runtime of the restored environment), which finds the app
+  ready on that port, and exits with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from typing import Any
+
+FD_VARIABLE = "_SANDBOX_SNAPSHOT_FD"  # the runtime's snapshot_template reads it
+TOLD_VARIABLE = "_SANDBOX_SNAPSHOT_TOLD_FD"  # the adapter learns the app is the snapshot
+ADAPTER_VARIABLE = "_SANDBOX_ADAPTER_ARGV"  # how to start a restored environment's adapter
+APP_PORT_VARIABLE = "_SANDBOX_APP_PORT"  # to that adapter: the restored app's port
+APP_PID_VARIABLE = "_SANDBOX_APP_PID"
+
+_bind = socket.socket.bind
+
+
+def _log(message: str) -> None:
+    print(f"[lambda-web-adapter] SnapStart: {message}", file=sys.stderr, flush=True)
+
+
+def _template() -> Any:
+    """The runtime's snapshot template, /var/runtime/_sandbox_snapshot.py."""
+    runtime = os.environ.get("LAMBDA_RUNTIME_DIR") or "/var/runtime"
+    spec = importlib.util.spec_from_file_location(
+        "_sandbox_snapshot", os.path.join(runtime, "_sandbox_snapshot.py")
+    )
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"SnapStart: no snapshot template in {runtime}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_sandbox_snapshot"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _hooks() -> Any:
+    """awslambdaric's hook runner (snapshot_restore_py's registries), when the app can import it."""
+    try:
+        from awslambdaric import lambda_runtime_hooks_runner
+    except ImportError:
+        return None
+    return lambda_runtime_hooks_runner
+
+
+def running_loop() -> Any:
+    asyncio = sys.modules.get("asyncio")
+    return asyncio._get_running_loop() if asyncio is not None else None
+
+
+def unsupported(loop: Any) -> str | None:
+    """Why a fork cannot carry the app's event loop; None when it can."""
+    if loop is None:
+        return None
+    import asyncio.selector_events
+    import selectors
+
+    kind = f"{type(loop).__module__}.{type(loop).__name__}"
+    if not isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+        return (
+            f"the web app's event loop ({kind}) keeps its state where a fork would share it "
+            "between restored environments: run the app on asyncio's own loop (uvicorn: "
+            "--loop asyncio)"
+        )
+    selector = getattr(loop, "_selector", None)
+    known = (selectors.EpollSelector, selectors.PollSelector, selectors.SelectSelector)
+    if not isinstance(selector, known) or not hasattr(loop, "_make_self_pipe"):
+        return f"the web app's event loop ({kind}) waits on {type(selector).__name__}, unknown here"
+    return None
+
+
+def fresh_loop(loop: Any) -> None:
+    """Give the running asyncio loop its own epoll instance and self-pipe (a fork shares the
+    template's: one restored environment's events would wake another)."""
+    if loop is None:
+        return
+    import asyncio
+    import select
+    import selectors
+
+    asyncio.events._set_running_loop(loop)  # asyncio keeps it per process id: not a fork's
+
+    selector: Any = loop._selector
+    if isinstance(selector, selectors.EpollSelector):
+        shared, own = selector._selector, select.epoll()  # type: ignore[attr-defined]
+        for key in list(selector.get_map().values()):
+            mask = (select.EPOLLIN if key.events & selectors.EVENT_READ else 0) | (
+                select.EPOLLOUT if key.events & selectors.EVENT_WRITE else 0
+            )
+            own.register(key.fd, mask)
+        selector._selector = own  # type: ignore[attr-defined]
+        shared.close()
+    wakeup = signal.set_wakeup_fd(-1)
+    was_ours = wakeup == loop._csock.fileno()
+    loop._close_self_pipe()
+    loop._make_self_pipe()
+    if was_ours:
+        signal.set_wakeup_fd(loop._csock.fileno())
+    elif wakeup != -1:
+        signal.set_wakeup_fd(wakeup)
+
+
+def fresh_socket(sock: socket.socket) -> None:
+    """Replace the socket INIT created (one file every fork shares) with one of this process,
+    under the same descriptor and options, SO_REUSEPORT off."""
+    timeout = sock.gettimeout()
+    fresh = socket.socket(sock.family, sock.type, sock.proto)
+    options = [(socket.SOL_SOCKET, socket.SO_REUSEADDR), (socket.IPPROTO_TCP, socket.TCP_NODELAY)]
+    if sock.family == socket.AF_INET6:
+        options.append((socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
+    for level, name in options:
+        with contextlib.suppress(OSError):
+            fresh.setsockopt(level, name, sock.getsockopt(level, name))
+    os.dup2(fresh.fileno(), sock.fileno())
+    fresh.close()
+    sock.settimeout(timeout)
+
+
+def _own_port(sock: socket.socket, address: Any) -> int:
+    try:
+        _bind(sock, address)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        _bind(sock, (address[0], 0, *address[2:]))
+        _log(
+            f"port {address[1]} is in use on this host by another execution environment: this "
+            f"restored environment's app listens on {sock.getsockname()[1]} (on Lambda each "
+            "environment has its own network)"
+        )
+    return int(sock.getsockname()[1])
+
+
+def _start_adapter(port: int) -> None:
+    """This environment's runtime: an adapter for the app on `port`. The app exits with it."""
+    argv = json.loads(os.environ.pop(ADAPTER_VARIABLE))
+    env = dict(os.environ, **{APP_PORT_VARIABLE: str(port), APP_PID_VARIABLE: str(os.getpid())})
+    adapter = subprocess.Popen(argv, env=env)
+    before = signal.getsignal(signal.SIGCHLD)
+
+    def on_child(signum: int, frame: Any) -> None:
+        if adapter.poll() is not None:
+            _log(f"the adapter exited ({adapter.returncode}): so does this environment's app")
+            os._exit(1)
+        if callable(before):
+            before(signum, frame)
+
+    signal.signal(signal.SIGCHLD, on_child)
+
+
+def _snapshot_then_bind(sock: socket.socket, address: Any) -> None:
+    loop = running_loop()
+    why = unsupported(loop)
+    template = _template()
+    if why is not None:
+        template.refuse(why)
+        raise RuntimeError(f"SnapStart: {why}")
+    told = os.environ.pop(TOLD_VARIABLE, None)
+    if told is not None:
+        os.write(int(told), b"s")
+        os.close(int(told))
+    hooks = _hooks()
+    if hooks is not None:
+        hooks.run_before_snapshot()
+    template.serve()  # returns in a restored environment
+    fresh_loop(loop)
+    if hooks is not None:
+        try:
+            hooks.run_after_restore()
+        except BaseException as exc:  # as awslambdaric does: the restore fails
+            _log(f"an after-restore hook failed: {exc!r}")
+            os._exit(1)
+    template.report()
+    fresh_socket(sock)
+    _start_adapter(_own_port(sock, address))
+
+
+def arm() -> None:
+    """In a SnapStart template's web app: snapshot at the bind of its port."""
+    if FD_VARIABLE not in os.environ or ADAPTER_VARIABLE not in os.environ:
+        return
+    port = int(os.environ.get("AWS_LWA_PORT") or os.environ.get("PORT") or "8080")
+
+    def bind(self: socket.socket, address: Any) -> None:
+        if (
+            self.family in (socket.AF_INET, socket.AF_INET6)
+            and self.type == socket.SOCK_STREAM
+            and isinstance(address, tuple)
+            and len(address) >= 2
+            and address[1] == port
+        ):
+            socket.socket.bind = _bind  # type: ignore[method-assign]
+            _snapshot_then_bind(self, address)
+            return
+        _bind(self, address)
+
+    socket.socket.bind = bind  # type: ignore[method-assign,assignment]
+
+
+arm()

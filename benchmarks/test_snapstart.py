@@ -1,8 +1,10 @@
 """SnapStart against on-demand INIT, for the example functions, in one run (issue 18).
 
 Each function of functions/ (hello, sentiment, image-classifier, llm) is copied with
-`SnapStart: {ApplyOn: PublishedVersions}` added and served by one `sandbox up` whose idle
-environments live KEEP_ALIVE_S, so every call after a pause is a cold start. Per function:
+`SnapStart: {ApplyOn: PublishedVersions}` added, with llm-web, seed 004's shape
+(functions/llm's web.py: FastAPI behind the Web Adapter, the GGUF from S3 at INIT, tokens
+streamed), and served by one `sandbox up` whose idle environments live KEEP_ALIVE_S, so every
+call after a pause is a cold start. Per function:
 ROUNDS cold starts of `$LATEST` (on-demand: Init Duration, INIT with the on-demand burst), then
 PublishVersion (INIT once, for the snapshot, at the tier's share) and ROUNDS cold starts of the
 version, each one an environment restored from the snapshot (Restore Duration, Billed Restore
@@ -19,6 +21,7 @@ kernels it fails, so it cannot be measured.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from benchmarks.conftest import SandboxProcess
 from benchmarks.measure import Call, invoke
@@ -36,7 +40,16 @@ from lambda_sandbox.pytest_plugin import make_lambda_client
 
 pytestmark = pytest.mark.timeout(1800)  # four functions' builds, cold starts and publishes
 ROOT = Path(__file__).parents[1]
-FUNCTIONS = ("hello", "sentiment", "image-classifier", "llm")
+FUNCTIONS = ("hello", "sentiment", "image-classifier", "llm", "llm-web")
+WEB = "llm-web"
+WEB_ADAPTER_ARN = "arn:aws:lambda:us-east-1:753240598075:layer:LambdaAdapterLayerX86:25"
+WEB_EVENT = json.dumps({
+    "version": "2.0", "rawPath": "/chat", "rawQueryString": "",
+    "headers": {"content-type": "application/json"},
+    "requestContext": {"http": {"method": "POST", "path": "/chat"}},
+    "body": (ROOT / "functions" / "llm" / "events" / "direct.json").read_text(),
+    "isBase64Encoded": False,
+}).encode()  # fmt: skip
 ROUNDS = int(os.environ.get("SANDBOX_BENCH_SNAPSTART_ROUNDS", "3"))
 WARM_INVOKES = 5  # after the restores: the warm Duration the monthly bills use
 KEEP_ALIVE_S = 1.0
@@ -62,6 +75,9 @@ def criu_probe() -> dict[str, Any]:
 def snap_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
     folder = tmp_path_factory.mktemp("snapstart")
     for name in FUNCTIONS:
+        if name == WEB:
+            _web_function(folder)
+            continue
         shutil.copytree(ROOT / "functions" / name, folder / name, ignore=_not_copied)
         definition = folder / name / "function.yaml"
         # Lambda offers SnapStart on python3.12 and later (hello's own definition is 3.11)
@@ -74,6 +90,24 @@ def snap_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxPr
         yield server
     finally:
         server.stop()
+
+
+def _web_function(folder: Path) -> None:
+    """functions/llm as seed 004 deploys it: run.sh (web.py) behind the Web Adapter, streaming;
+    the model artifacts are the llm copy's (one bucket and prefix)."""
+    shutil.copytree(ROOT / "functions" / "llm", folder / WEB, ignore=_not_copied)
+    definition = folder / WEB / "function.yaml"
+    spec = yaml.safe_load(definition.read_text())
+    for key in ("Models", "Fit"):
+        spec.pop(key, None)
+    spec["Handler"] = "run.sh"
+    spec["Environment"]["Variables"].update({
+        "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap", "AWS_LWA_INVOKE_MODE": "response_stream",
+        "AWS_LWA_READINESS_CHECK_PATH": "/healthz", "PORT": "8000",
+    })  # fmt: skip
+    spec["Layers"] = [WEB_ADAPTER_ARN]
+    spec["SnapStart"] = {"ApplyOn": "PublishedVersions"}
+    definition.write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
 def _not_copied(folder: str, names: list[str]) -> list[str]:
@@ -107,7 +141,7 @@ def _median(values: list[float | None]) -> float | None:
 
 def measure(client: Any, name: str) -> dict[str, Any]:
     path = ROOT / "functions" / name / "events" / "direct.json"
-    event = path.read_bytes() if path.exists() else b"{}"
+    event = WEB_EVENT if name == WEB else path.read_bytes() if path.exists() else b"{}"
     on_demand = [_cold(client, name, event) for _ in range(ROUNDS)]
     version, publish_s = _publish(client, name)
     restored = [_cold(client, name, event, Qualifier=version) for _ in range(ROUNDS)]

@@ -1,6 +1,9 @@
 """SnapStart on the process backend: a snapshot is an initialized template process; restored
 environments are forks of it.
 
+Behind the Web Adapter the template is the web app's process, not the runtime's
+(build/web_adapter/snapstart); each restore of it starts its own adapter.
+
 Chosen by measurement (benchmarks/test_snapstart.py; CRIU, the other candidate, fails `criu
 check` on these machines' kernels): fork is copy-on-write, so a restore costs a few
 milliseconds whatever the size of the model loaded at INIT, and it needs no privilege. The
@@ -430,8 +433,8 @@ async def _initialize(
     )
     snapshot._template = template
     snapshot._child_end.close()
-    # a runtime that is not awslambdaric (an exec wrapper such as the Web Adapter, whose web
-    # app is a process of its own) polls for events without asking for a snapshot
+    # a runtime that is neither awslambdaric nor a hooked web app (a custom runtime, another
+    # exec wrapper) polls for events without asking for a snapshot
     waiting: list[asyncio.Future[Any]] = [snapshot.ready, template.exited,
                                           template.channel.first_next]  # fmt: skip
     await asyncio.wait(waiting, timeout=limit_s, return_when="FIRST_COMPLETED")

@@ -6,7 +6,8 @@ Served from tests/apps/fastapi-snapstart/template.yaml (AutoPublishAlias with Sn
 two concurrent invokes of the alias are two restores, with Restore Duration and no Init
 Duration, the model INIT loaded (the same weights), the hooks run (before at publish, after in
 each) and, re-seeded by the after-restore hook, different draws; a second round reaches the
-same two environments warm.
+same two environments warm. The same app on uvloop (a loop a fork cannot carry) fails to
+publish, saying to run it on asyncio's loop.
 """
 
 from __future__ import annotations
@@ -107,3 +108,15 @@ def test_restores_are_faster_than_init(web: SandboxThread) -> None:
     restores = [Report.parse(line) for line in logs if line.startswith("REPORT")]
     restore_ms = [r.restore_ms for r in restores if r is not None and r.restore_ms is not None]
     assert restore_ms and max(restore_ms) < init_ms / 3, (init_ms, restore_ms)
+
+
+def test_an_app_on_uvloop_fails_to_publish_saying_why(web: SandboxThread) -> None:
+    client = make_lambda_client(web.url)
+    deadline = time.monotonic() + 120
+    while True:
+        state = client.get_function_configuration(FunctionName="UvloopFunction", Qualifier="1")
+        if state["State"] != "Pending" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert state["State"] == "Failed", state
+    assert "uvloop" in state["StateReason"] and "--loop asyncio" in state["StateReason"], state

@@ -15,8 +15,9 @@ most 20 ms; the llm function restores at least 10x faster than its INIT (AWS sho
 to 1.39 s).
 
 The mechanism (environments/snapshots.py) is a fork of the initialized runtime. The other
-candidate, CRIU, is probed here (`criu check`) and its answer recorded: on these machines'
-kernels it fails, so it cannot be measured.
+candidate, CRIU, is measured against fork on one 200 MB process where `criu check` passes
+(benchmarks/criu_against_fork.py; SANDBOX_CRIU names the binary), else its answer recorded:
+Debian bookworm's CRIU 3.17 fails it on these machines' kernels.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +35,7 @@ import pytest
 import yaml
 
 from benchmarks.conftest import SandboxProcess
+from benchmarks.criu_against_fork import criu_against_fork
 from benchmarks.measure import Call, invoke
 from lambda_sandbox.pytest_plugin import make_lambda_client
 
@@ -56,19 +57,6 @@ KEEP_ALIVE_S = 1.0
 SENTIMENT_RESTORE_MS = 20.0
 LLM_SPEEDUP = 10.0
 SNAPSTART = "\nSnapStart:\n  ApplyOn: PublishedVersions\n"
-
-
-def criu_probe() -> dict[str, Any]:
-    """Whether CRIU could checkpoint and restore on this host (`criu check`)."""
-    path = shutil.which("criu")
-    if path is None:
-        return {"available": False, "detail": "criu is not installed"}
-    try:
-        done = subprocess.run([path, "check"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"available": False, "detail": repr(exc)}
-    detail = (done.stdout + done.stderr).strip().splitlines()
-    return {"available": done.returncode == 0, "detail": " | ".join(detail[-3:])}
 
 
 @pytest.fixture(scope="module")
@@ -185,11 +173,12 @@ def test_snapstart_restore_against_init(
         rows.extend(measure(client, name) for name in FUNCTIONS)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
+    criu = criu_against_fork()
     benchmark.extra_info.update(
         kind="snapstart",
         rounds=ROUNDS,
         mechanism="fork of the initialized runtime (environments/snapshots.py)",
-        criu=criu_probe(),
+        criu=criu,
         keep_alive_s=KEEP_ALIVE_S,
         rows=rows,
     )
@@ -202,6 +191,10 @@ def test_snapstart_restore_against_init(
                 f"{r['restore_ms'] or 0:7.2f} ms (billed {r['billed_restore_ms'] or 0:.0f} ms)  "
                 f"{r['speedup'] or 0:6.1f}x  publish {r['publish_s']} s"
             )
+        print(
+            f"  a {criu['model_mb']} MB process: fork {criu['fork_ms_median']:.2f} ms, CRIU "
+            f"restore {criu.get('criu_restore_ms_median', 'n/a')} ms ({criu['criu_probe']})"
+        )
     sentiment, llm = by_name["sentiment"], by_name["llm"]
     assert sentiment["restore_ms"] <= SENTIMENT_RESTORE_MS, sentiment
     assert llm["speedup"] is not None and llm["speedup"] >= LLM_SPEEDUP, llm

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from lambda_sandbox.reports.bench_data import Bench
-from lambda_sandbox.reports.charts import pct, usd
+from lambda_sandbox.reports.charts import num, pct, usd
+from lambda_sandbox.reports.snapstart_tables import snapstart_bill_table, snapstart_table
 from lambda_sandbox.reports.tables import Table
 from lambda_sandbox.tools.tune.power_tuning import choose_power
 
@@ -18,10 +19,6 @@ THROUGHPUT_GOAL = 1.5  # issue 2: sandbox two-client throughput >= 1.5x the RIE'
 
 
 # formatting ------------------------------------------------------------------------------------
-def _num(value: float | None, spec: str = ".1f", unit: str = "") -> str:
-    return "-" if value is None else f"{format(value, spec)}{unit}"
-
-
 def _vcpu(row: dict[str, Any]) -> str:
     if row.get("capped"):
         return f"{row['host_vcpus']:.2f} of {row['lambda_vcpus']:.2f} (capped)"
@@ -51,7 +48,7 @@ TIER_HEADERS = [
 def _init_text(row: dict[str, Any]) -> str:
     cold = row.get("cold") or {}
     if cold.get("init_suppressed"):
-        return f"suppressed (> 10 s): first invoke {_num(cold.get('billed_ms'), '.0f', ' ms')}"
+        return f"suppressed (> 10 s): first invoke {num(cold.get('billed_ms'), '.0f', ' ms')}"
     if cold.get("init_ms") is not None:
         return f"{cold['init_ms']:.0f} ms"
     if cold.get("error"):
@@ -72,10 +69,10 @@ def tier_table(function: str, rows: list[dict[str, Any]]) -> Table:
                 _vcpu(r),
                 status,
                 _init_text(r),
-                _num(warm.get("p50_ms"), ".1f", " ms"),
-                _num(warm.get("p95_ms"), ".1f", " ms"),
-                _num(warm.get("billed_mean_ms"), ".1f", " ms"),
-                _num(r.get("max_memory_mb"), ".0f", " MB"),
+                num(warm.get("p50_ms"), ".1f", " ms"),
+                num(warm.get("p95_ms"), ".1f", " ms"),
+                num(warm.get("billed_mean_ms"), ".1f", " ms"),
+                num(r.get("max_memory_mb"), ".0f", " MB"),
                 usd(r.get("usd_per_million_x86_64")),
                 usd(r.get("usd_per_million_arm64")),
                 pct(r.get("init_share_x86_64")),
@@ -177,8 +174,8 @@ def summary_table(bench: Bench) -> Table:
     if bench.sequential or bench.throughput:
         seq, tput = bench.sequential or {}, bench.throughput or {}
         table.notes.append(
-            f"Invoke overhead: p50 {_num(seq.get('ratio'), '.2f')}x the RIE's (goal <= "
-            f"{SEQUENTIAL_GOAL:g}); two-client throughput {_num(tput.get('ratio'), '.2f')}x "
+            f"Invoke overhead: p50 {num(seq.get('ratio'), '.2f')}x the RIE's (goal <= "
+            f"{SEQUENTIAL_GOAL:g}); two-client throughput {num(tput.get('ratio'), '.2f')}x "
             f"the RIE's best (goal >= {THROUGHPUT_GOAL:g})."
         )
     return table
@@ -209,8 +206,8 @@ def fidelity_table(fidelity: dict[str, Any]) -> Table:
                 f"{r['lambda_vcpus']:.3f}",
                 f"{r['host_vcpus']:.3f}" + (" (capped)" if capped else ""),
                 str(r["threads"]),
-                _num(r["min_duration_ms"], ".1f", " ms"),
-                _num(r.get("expected_ms"), ".1f", " ms"),
+                num(r["min_duration_ms"], ".1f", " ms"),
+                num(r.get("expected_ms"), ".1f", " ms"),
                 f"{r['ratio']:.3f}",
                 f"{r['deviation_pct']:+.1f}%",
                 f"{r['delivered_vcpus']:.3f}",
@@ -270,12 +267,12 @@ def architecture_table(arch: dict[str, Any]) -> Table:
         table.classes.append("estimated" if r["basis"] == "estimated" else "")
     table.notes.append(
         f"Tier: {arch.get('chosen_why', '')}. Through the sandbox there: "
-        f"{_num(measured.get('environment_ips'), '.1f')} inferences/s per environment from the "
-        f"mean Duration ({_num(arch.get('mean_duration_ms'), '.1f', ' ms')}), "
-        f"{_num(measured.get('client_ips'), '.1f')}/s seen by one sequential client "
+        f"{num(measured.get('environment_ips'), '.1f')} inferences/s per environment from the "
+        f"mean Duration ({num(arch.get('mean_duration_ms'), '.1f', ' ms')}), "
+        f"{num(measured.get('client_ips'), '.1f')}/s seen by one sequential client "
         f"({arch.get('invokes', '?')} invokes); one vCPU (1,769 MB): "
-        f"{_num(measured.get('per_vcpu_ips'), '.1f')}/s "
-        f"(mean Duration {_num(arch.get('one_vcpu_mean_ms'), '.1f', ' ms')})."
+        f"{num(measured.get('per_vcpu_ips'), '.1f')}/s "
+        f"(mean Duration {num(arch.get('one_vcpu_mean_ms'), '.1f', ' ms')})."
     )
     return table
 
@@ -307,9 +304,9 @@ def overhead_table(bench: Bench) -> Table | None:
         table.rows.append(
             [
                 "no-op invoke p50, sequential",
-                _num(seq.get("sandbox_p50_ms"), ".3f", " ms"),
-                _num(seq.get("rie_p50_ms"), ".3f", " ms"),
-                _num(ratio, ".2f"),
+                num(seq.get("sandbox_p50_ms"), ".3f", " ms"),
+                num(seq.get("rie_p50_ms"), ".3f", " ms"),
+                num(ratio, ".2f"),
                 f"<= {SEQUENTIAL_GOAL:g}",
                 "yes" if ok else "no",
             ]
@@ -318,8 +315,8 @@ def overhead_table(bench: Bench) -> Table | None:
         table.rows.append(
             [
                 "no-op invoke p99, sequential",
-                _num(seq.get("sandbox_p99_ms"), ".3f", " ms"),
-                _num(seq.get("rie_p99_ms"), ".3f", " ms"),
+                num(seq.get("sandbox_p99_ms"), ".3f", " ms"),
+                num(seq.get("rie_p99_ms"), ".3f", " ms"),
                 "-",
                 "-",
                 "-",
@@ -337,19 +334,19 @@ def overhead_table(bench: Bench) -> Table | None:
         table.rows.append(
             [
                 "invokes/s, two clients (RIE: its best of two clients / one client)",
-                _num(ours.get("per_second"), ".0f", "/s"),
-                _num(best, ".0f", "/s"),
-                _num(ratio, ".2f"),
+                num(ours.get("per_second"), ".0f", "/s"),
+                num(best, ".0f", "/s"),
+                num(ratio, ".2f"),
                 f">= {THROUGHPUT_GOAL:g}",
                 "yes" if ok else "no",
             ]
         )
         table.classes.append("" if ok else "failed")
         table.notes.append(
-            f"The RIE with two clients: {_num(two.get('per_second'), '.0f', '/s')}, "
-            f"{_num(two.get('errors'), '.0f')} errors, {survived}; one client in a fresh RIE: "
-            f"{_num(one.get('per_second'), '.0f', '/s')}. Sandbox errors: "
-            f"{_num(ours.get('errors'), '.0f')}."
+            f"The RIE with two clients: {num(two.get('per_second'), '.0f', '/s')}, "
+            f"{num(two.get('errors'), '.0f')} errors, {survived}; one client in a fresh RIE: "
+            f"{num(one.get('per_second'), '.0f', '/s')}. Sandbox errors: "
+            f"{num(ours.get('errors'), '.0f')}."
         )
     table.notes.append(
         "Same no-op handler, same runtime client (awslambdaric), same keep-alive HTTP client "
@@ -380,14 +377,14 @@ def token_table(function: str, rows: list[dict[str, Any]]) -> Table:
             [
                 f"{r['memory_mb']} MB",
                 _vcpu(r),
-                _num(r.get("threads"), ".0f"),
-                _num(r.get("prompt_tokens_per_s"), ".2f"),
-                _num(r.get("tokens_per_s"), ".2f"),
-                _num(r.get("billed_ms"), ",.0f", " ms"),
-                _num(r.get("billed_gb_s"), ".3f"),
-                _num(r.get("usd_per_1k_x86_64"), ".4f"),
-                _num(r.get("usd_per_1k_arm64"), ".4f"),
-                _num(r.get("max_memory_mb"), ".0f", " MB"),
+                num(r.get("threads"), ".0f"),
+                num(r.get("prompt_tokens_per_s"), ".2f"),
+                num(r.get("tokens_per_s"), ".2f"),
+                num(r.get("billed_ms"), ",.0f", " ms"),
+                num(r.get("billed_gb_s"), ".3f"),
+                num(r.get("usd_per_1k_x86_64"), ".4f"),
+                num(r.get("usd_per_1k_arm64"), ".4f"),
+                num(r.get("max_memory_mb"), ".0f", " MB"),
             ]
         )
         table.classes.append(
@@ -395,8 +392,8 @@ def token_table(function: str, rows: list[dict[str, Any]]) -> Table:
         )
     first = rows[0] if rows else {}
     table.notes.append(
-        f"Per request: about {_num(first.get('prompt_tokens'), '.0f')} prompt tokens and "
-        f"{_num(first.get('completion_tokens'), '.0f')} generated (temperature 0), median of "
+        f"Per request: about {num(first.get('prompt_tokens'), '.0f')} prompt tokens and "
+        f"{num(first.get('completion_tokens'), '.0f')} generated (temperature 0), median of "
         f"{first.get('n', '?')} warm invokes per tier; rates from llama.cpp's own counters, "
         "billed duration and memory from the REPORT lines; $ = requests + GB-s (us-east-1)."
     )
@@ -432,7 +429,7 @@ def scaling_table(info: dict[str, Any]) -> Table:
                 str(r["steps"]),
                 f"{r['pixels_x_steps']:,}",
                 f"{r['work_vs_base']:.0f}x",
-                _num(r.get("median_ms"), ",.1f", " ms"),
+                num(r.get("median_ms"), ",.1f", " ms"),
                 f"{r['time_vs_base']:.2f}x",
             ]
         )
@@ -443,7 +440,7 @@ def scaling_table(info: dict[str, Any]) -> Table:
         )
     table.notes.append(
         f"Median of {info.get('rounds', '?')} rounds, configurations interleaved; Max Memory "
-        f"Used {_num(info.get('max_memory_used_mb'), '.0f', ' MB')}."
+        f"Used {num(info.get('max_memory_used_mb'), '.0f', ' MB')}."
     )
     return table
 
@@ -470,9 +467,9 @@ def init_burst_table(info: dict[str, Any]) -> Table:
                 f"{r['memory_mb']} MB",
                 _vcpu(r),
                 f"{r['init_vcpus']:.3f}",
-                _num(r["init_ms"], ".1f", " ms"),
+                num(r["init_ms"], ".1f", " ms"),
                 f"{r['init_ratio']:.2f} ({r['init_expected_ratio']:.2f})",
-                _num(r["duration_ms"], ".1f", " ms"),
+                num(r["duration_ms"], ".1f", " ms"),
                 f"{r['duration_ratio']:.2f} ({r['duration_expected_ratio']:.2f})",
             ]
         )
@@ -484,85 +481,6 @@ def init_burst_table(info: dict[str, Any]) -> Table:
         f"Ratios against {info.get('anchor_mb', 1769)} MB: the Init ratio's rule is 1.00 (the "
         "burst), the handler's is the inverse of the share the host gives.",
     ]
-    return table
-
-
-SNAPSTART_HEADERS = [
-    "Function",
-    "Init Duration (on-demand)",
-    "Restore Duration",
-    "Billed Restore",
-    "Restore vs INIT",
-    "Publish (INIT + snapshot)",
-    "Max Memory Used",
-]
-
-
-def snapstart_table(info: dict[str, Any]) -> Table:
-    """Each function's on-demand cold start against its restore from a SnapStart snapshot."""
-    rounds = info.get("rounds", "?")
-    table = Table(f"SnapStart: median of {rounds} cold starts each", SNAPSTART_HEADERS, [])
-    for r in info.get("rows", []):
-        speedup = r.get("speedup")
-        table.rows.append(
-            [
-                r["function"],
-                _num(r.get("init_ms"), ".0f", " ms"),
-                _num(r.get("restore_ms"), ".2f", " ms"),
-                _num(r.get("billed_restore_ms"), ".0f", " ms"),
-                "-" if speedup is None else f"{speedup:.0f}x faster",
-                _num(r.get("publish_s"), ".2f", " s"),
-                _num(r.get("max_memory_mb"), ".0f", " MB"),
-            ]
-        )
-        table.classes.append("")
-    criu = info.get("criu") or {}
-    table.notes += [
-        f"Mechanism: {info.get('mechanism', 'a fork of the initialized runtime')}. CRIU "
-        f"(checkpoint/restore): {'available' if criu.get('available') else 'not usable'} "
-        f"here ({criu.get('detail', 'not probed')}).",
-        "Init Duration: $LATEST, on-demand (INIT with the burst); Restore Duration: the "
-        "published version, each cold start an environment restored from its snapshot.",
-    ]
-    return table
-
-
-# seed 004's traffic (AWS's post on LLM inference with SnapStart): invocations a month and the
-# share of them that are cold starts
-MONTHLY_TRAFFIC = [(30_000, 0.05), (300_000, 0.01)]
-BILL_HEADERS = ["Function", "Memory", "Invocations / month", "Cold starts", "On-demand",
-                "SnapStart", "Provisioned (1 environment)"]  # fmt: skip
-
-
-def snapstart_bill_table(info: dict[str, Any]) -> Table | None:
-    """The month's bill of each function three ways, from the measured warm Duration, Init
-    Duration and Billed Restore Duration (lambda_sandbox.cost.monthly_bill)."""
-    from lambda_sandbox.cost import monthly_bill
-
-    rows = [r for r in info.get("rows", []) if r.get("warm_billed_ms") and r.get("memory_mb")]
-    if not rows:
-        return None
-    table = Table("Monthly bill: on-demand, SnapStart and provisioned", BILL_HEADERS, [])
-    for r in rows:
-        warm, memory = float(r["warm_billed_ms"]), int(r["memory_mb"])
-        for invocations, rate in MONTHLY_TRAFFIC:
-            init = float(r.get("init_ms") or 0.0)
-            restore = float(r.get("billed_restore_ms") or 0.0)
-            on_demand = monthly_bill(invocations, warm + rate * init, memory)
-            snap = monthly_bill(invocations, warm + rate * restore, memory,
-                                cold_start_rate=rate, snapstart=True)  # fmt: skip
-            provisioned = monthly_bill(invocations, warm, memory, provisioned=1)
-            table.rows.append(
-                [r["function"], f"{memory} MB", f"{invocations:,}", pct(rate),
-                 usd(on_demand.total), usd(snap.total), usd(provisioned.total)]
-            )  # fmt: skip
-            table.classes.append("")
-    table.notes.append(
-        "From this run's medians: warm Billed Duration, plus at each cold start the Init "
-        "Duration (on-demand) or the Billed Restore Duration (SnapStart, with its cache for "
-        "the month and a restore charge per cold start); provisioned: one environment "
-        "configured all month, no spill-over. Traffic: AWS's SnapStart post (shared/seeds/004)."
-    )
     return table
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "figure",
     "label",
     "ms_text",
+    "num",
     "pct",
     "plain_log_axis",
     "png",
@@ -48,6 +49,10 @@ def usd(value: float | None) -> str:
     if value >= 0.01 or value == 0:
         return f"${value:.3f}"
     return f"${value:.3g}"  # a small run's cost: three significant digits, never $0.000
+
+
+def num(value: float | None, spec: str = ".1f", unit: str = "") -> str:
+    return "-" if value is None else f"{format(value, spec)}{unit}"
 
 
 def pct(value: float | None, spec: str = ".1f") -> str:

@@ -290,6 +290,23 @@ def test_snapstart_table() -> None:
     assert "not usable here (Error (criu/vdso.c): bad vdso)" in table.notes[0]
 
 
+def test_snapstart_note_sets_criu_against_fork() -> None:
+    """Where CRIU works, the note gives both restores; where it does not, why, and fork's."""
+    measured = {"model_mb": 200, "fork_ms_median": 4.63, "criu_dump_ms": 269.3,
+                "criu_image_mb": 202.8, "criu_restore_ms_median": 116.4,
+                "criu_probe": {"available": True, "version": "Version: 4.1.1"}}  # fmt: skip
+    refused = {"model_mb": 200, "fork_ms_median": 3.1,
+               "criu_probe": {"available": False, "detail": "bad vdso"}}  # fmt: skip
+    notes = []
+    for criu in (measured, refused):
+        info = {"kind": "snapstart", "rounds": 3, "mechanism": "fork", "rows": [], "criu": criu}
+        bench = parse({"benchmarks": [entry("test_snapstart_restore_against_init", info)]})
+        notes.append(build_tables(bench)["snapstart"][0].notes[0])
+    assert "Against CRIU (Version: 4.1.1), on one 200 MB process: restore 116.4 ms" in notes[0]
+    assert "a 202.8 MB image), fork 4.63 ms" in notes[0]
+    assert "not usable here (bad vdso); fork of a 200 MB process: 3.10 ms." in notes[1]
+
+
 def test_snapstart_monthly_bills() -> None:
     """The month three ways at seed 004's traffic, worked out by hand for the llm row at
     30,000 invocations, 5% cold: on-demand 1.7275 GB x (200 + 5% x 1,703.4 ms) x 30,000 =

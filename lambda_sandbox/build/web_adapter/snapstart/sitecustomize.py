@@ -35,6 +35,8 @@ import subprocess
 import sys
 from typing import Any
 
+__all__ = ["arm", "fresh_loop", "fresh_socket", "running_loop", "unsupported"]
+
 FD_VARIABLE = "_SANDBOX_SNAPSHOT_FD"  # the runtime's snapshot_template reads it
 TOLD_VARIABLE = "_SANDBOX_SNAPSHOT_TOLD_FD"  # the adapter learns the app is the snapshot
 ADAPTER_VARIABLE = "_SANDBOX_ADAPTER_ARGV"  # how to start a restored environment's adapter

@@ -29,7 +29,7 @@ from lambda_sandbox.reports.charts import (
 if TYPE_CHECKING:
     pass
 
-__all__ = ["architecture_chart", "draw_charts", "fidelity_chart", "tier_chart"]
+__all__ = ["architecture_chart", "draw_charts", "fidelity_chart", "snapstart_chart", "tier_chart"]
 
 
 def tier_chart(function: str, rows: list[dict[str, Any]], host_cpus: int | None) -> bytes:
@@ -284,6 +284,43 @@ def architecture_chart(architecture: list[dict[str, Any]]) -> bytes:
     return png(fig)
 
 
+def snapstart_chart(info: dict[str, Any]) -> bytes:
+    """Per function, the on-demand Init Duration against the Restore Duration (log scale)."""
+    from matplotlib.patches import Patch
+
+    rows = [r for r in info.get("rows", []) if r.get("init_ms") or r.get("restore_ms")]
+    fig = figure(10, 1.4 + 0.62 * len(rows))
+    ax = fig.subplots()
+    for i, r in enumerate(reversed(rows)):
+        for dy, key, color in (
+            (0.18, "init_ms", INIT_COLOR),
+            (-0.18, "restore_ms", DURATION_COLOR),
+        ):
+            value = r.get(key)
+            if value:
+                ax.barh(i + dy, value, height=0.34, color=color)
+                ax.annotate(ms_text(float(value)), (value, i + dy), xytext=(4, 0),
+                            textcoords="offset points", va="center", fontsize=8)  # fmt: skip
+        if r.get("speedup"):
+            ax.annotate(f"{r['speedup']:.0f}x", (1, i), xytext=(-4, 0), ha="right", va="center",
+                        xycoords=("axes fraction", "data"), textcoords="offset points",
+                        fontsize=9, color=MUTED)  # fmt: skip
+    ax.set_yticks(range(len(rows)), [r["function"] for r in reversed(rows)], fontsize=9)
+    ax.set_xscale("log")
+    longest = max(float(r.get("init_ms") or r.get("restore_ms") or 1) for r in rows)
+    ax.set_xlim(right=longest * 4)  # room for the labels and the ratio
+    plain_log_axis(ax, "x")
+    ax.set_xlabel("ms (log scale)")
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.legend(
+        handles=[Patch(color=INIT_COLOR, label="Init Duration (on-demand cold start)"),
+                 Patch(color=DURATION_COLOR, label="Restore Duration (SnapStart)")],
+        loc="outside lower center", ncols=2, fontsize=8,
+    )  # fmt: skip
+    fig.suptitle("SnapStart: restore against INIT", x=0.01, ha="left", fontsize=12)
+    return png(fig)
+
+
 def draw_charts(bench: Bench) -> dict[str, bytes]:
     """Every chart the data allows, by name (the file is bench-<name>.png)."""
     charts = {
@@ -293,4 +330,6 @@ def draw_charts(bench: Bench) -> dict[str, bytes]:
         charts["fidelity"] = fidelity_chart(bench.fidelity)
     if bench.architecture:
         charts["arch"] = architecture_chart(bench.architecture)
+    if bench.snapstart and bench.snapstart.get("rows"):
+        charts["snapstart"] = snapstart_chart(bench.snapstart)
     return charts

@@ -26,6 +26,7 @@ def snapstart_table(info: dict[str, Any]) -> Table:
     """Each function's on-demand cold start against its restore from a SnapStart snapshot."""
     rounds = info.get("rounds", "?")
     table = Table(f"SnapStart: median of {rounds} cold starts each", SNAPSTART_HEADERS, [])
+    table.chart = "snapstart"
     for r in info.get("rows", []):
         speedup = r.get("speedup")
         table.rows.append(

@@ -307,6 +307,21 @@ def test_snapstart_note_sets_criu_against_fork() -> None:
     assert "not usable here (bad vdso); fork of a 200 MB process: 3.10 ms." in notes[1]
 
 
+def test_snapstart_section_has_its_chart(tmp_path: Path) -> None:
+    rows = [
+        {"function": "llm", "init_ms": 820.0, "restore_ms": 4.4, "speedup": 186.4},
+        {"function": "llm-web", "init_ms": 1102.2, "restore_ms": 71.3, "speedup": 15.5},
+    ]
+    info = {"kind": "snapstart", "rounds": 3, "mechanism": "fork", "rows": rows}
+    (tmp_path / "b.json").write_text(
+        json.dumps({"benchmarks": [entry("test_snapstart_restore_against_init", info)]})
+    )
+    paths = write_report(tmp_path / "b.json", tmp_path)
+    assert (tmp_path / "bench-snapstart.png").read_bytes().startswith(PNG)
+    assert "![snapstart](bench-snapstart.png)" in paths["md"].read_text()
+    assert paths["html"].read_text().count("data:image/png;base64,") == 1
+
+
 def test_snapstart_monthly_bills() -> None:
     """The month three ways at seed 004's traffic, worked out by hand for the llm row at
     30,000 invocations, 5% cold: on-demand 1.7275 GB x (200 + 5% x 1,703.4 ms) x 30,000 =

@@ -1,28 +1,6 @@
-import asyncio
-import os
-import random
-import time
-
+# the app on uvloop (run.sh: --loop uvloop): its version fails to publish, so what it does is
+# never reached
 from fastapi import FastAPI
-from snapshot_restore_py import register_after_restore, register_before_snapshot
-
-INIT_PID = os.getpid()
-started = time.monotonic()
-time.sleep(float(os.environ.get("INIT_SLEEP", "1.5")))  # loading a model
-MODEL = {"weights": random.random(), "loaded_in_s": time.monotonic() - started}
-HOOKS = []
-
-
-@register_before_snapshot
-def before():
-    HOOKS.append("before")
-
-
-@register_after_restore
-def after():
-    HOOKS.append("after")
-    random.seed()  # each restored environment draws its own numbers
-
 
 app = FastAPI()
 
@@ -30,16 +8,3 @@ app = FastAPI()
 @app.get("/healthz")
 async def healthz():
     return {"ok": True}
-
-
-@app.get("/whoami")
-async def whoami(sleep: float = 0.0):
-    await asyncio.sleep(sleep)
-    return {
-        "pid": os.getpid(),
-        "init_pid": INIT_PID,
-        "weights": MODEL["weights"],
-        "draw": random.random(),
-        "hooks": HOOKS,
-        "type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"),
-    }

@@ -34,6 +34,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import select
 import signal
 import socket
 import time
@@ -103,10 +104,10 @@ class RestoredEnvironment(ProcessEnvironment):
             *_children(self._pid),
         ]
 
-    def watch(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._pidfd = os.pidfd_open(self.pid)
-        loop.add_reader(self._pidfd, self._pidfd_readable)
+    def watch(self, pidfd: int) -> None:
+        """Learn of its end from `pidfd`, which it now owns."""
+        self._pidfd = pidfd
+        asyncio.get_running_loop().add_reader(pidfd, self._pidfd_readable)
 
     def _pidfd_readable(self) -> None:
         if self._pidfd is not None:
@@ -197,6 +198,7 @@ class Snapshot:
         self._next_id = 0
         self._template: ProcessEnvironment | None = None
         self.template_pid = 0  # the process restores fork from: the runtime, or a web app's
+        self._template_pidfd: int | None = None  # held: that pid is not another's while alive
         self._spare: asyncio.Task[_Forked] | None = None
         loop.add_reader(self.sock.fileno(), self._on_message)
 
@@ -204,6 +206,29 @@ class Snapshot:
     def template(self) -> ProcessEnvironment:
         assert self._template is not None
         return self._template
+
+    def hold_template(self, pid: int, root: int) -> None:
+        """Make `pid`, a process of the template environment (whose first process is `root`),
+        the one restores fork from. Its pidfd is held so a pid it leaves behind, reused by a
+        process of another, is never taken for it."""
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError as exc:
+            raise SnapshotRefused(f"process {pid} of the snapshot has exited") from exc
+        if not _descends_from(pid, root) or not _alive(pidfd):
+            os.close(pidfd)
+            raise SnapshotRefused(f"process {pid} is not one of the snapshot's environment")
+        self.template_pid, self._template_pidfd = pid, pidfd
+
+    def _is_fork(self, pid: int, pidfd: int) -> bool:
+        """Whether `pid` (open as `pidfd`) is a child of the template, both still alive."""
+        held = self._template_pidfd
+        return (
+            held is not None
+            and _parent_of(pid) == self.template_pid
+            and _alive(held)
+            and _alive(pidfd)
+        )
 
     # the Runtime API port all of them share ------------------------------------------------
     def route(self, transport: asyncio.BaseTransport) -> RuntimeChannel | None:
@@ -234,7 +259,9 @@ class Snapshot:
             with contextlib.suppress(ValueError, TypeError):
                 self._dispatch(json.loads(data))
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
+    def _dispatch(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
         if "ready" in message or "refused" in message:
             if not self.ready.done():
                 self.ready.set_result(message)
@@ -279,7 +306,7 @@ class Snapshot:
             spare.add_done_callback(_discard_when_done)
             return None
         forked = spare.result()
-        if forked.spec != spec or _parent_of(forked.pid) != self.template_pid:
+        if forked.spec != spec or not self._is_fork(forked.pid, forked.pidfd):
             _discard(forked)
             return None
         return forked
@@ -308,15 +335,19 @@ class Snapshot:
         finally:
             for fd in (out_w, go_r, report_w):
                 os.close(fd)
+        pidfd: int | None = None
         try:
             answer = await asyncio.wait_for(reply, _REPLY_S)
             pid = int(answer["pid"])
-            if _parent_of(pid) != self.template_pid:
+            pidfd = os.pidfd_open(pid)  # first: then the pid checked is the one kept
+            if not self._is_fork(pid, pidfd):
                 raise BackendError(f"pid {pid} is not a fork of the snapshot's template")
             if cgroup is not None:  # in a thread: the write waits for an RCU grace period
                 await asyncio.to_thread(_move, cgroup.procs_files, pid)
+                if not _alive(pidfd):
+                    raise BackendError(f"the restored environment {pid} exited at once")
         except BaseException as exc:
-            for fd in (out_r, go_w, report_r):
+            for fd in (out_r, go_w, report_r, *([pidfd] if pidfd is not None else [])):
                 os.close(fd)
             if cgroup is not None:
                 cgroup.kill_all()
@@ -324,7 +355,7 @@ class Snapshot:
             if isinstance(exc, (BackendError, asyncio.CancelledError)):
                 raise
             raise BackendError(f"restoring from the snapshot failed: {exc!r}") from exc
-        return _Forked(env_id, spec, pid, cgroup, out_r, go_w, report_r)
+        return _Forked(env_id, spec, pid, pidfd, cgroup, out_r, go_w, report_r)
 
     def _activate(self, forked: _Forked, started: float) -> RestoredEnvironment:
         backend = self.backend
@@ -336,10 +367,15 @@ class Snapshot:
         env.report_fd = forked.report_r
         env._attach_output(forked.out_r)
         self.restored[forked.pid] = env
-        env.watch()
+        env.watch(forked.pidfd)
         env.go_at = time.monotonic()
-        os.write(forked.go_w, b"g")
-        os.close(forked.go_w)
+        try:
+            os.write(forked.go_w, b"g")
+        except OSError as exc:  # it closed its end, or died: it ends (its pidfd says when)
+            asyncio.get_running_loop().create_task(env.kill())
+            raise BackendError(f"the restored environment did not start: {exc}") from exc
+        finally:
+            os.close(forked.go_w)
         return env
 
     async def close(self) -> None:
@@ -352,6 +388,9 @@ class Snapshot:
         self.sock.close()
         with contextlib.suppress(OSError):
             self._child_end.close()
+        if self._template_pidfd is not None:
+            os.close(self._template_pidfd)
+            self._template_pidfd = None
         if self._template is not None:
             await self._template.kill()
 
@@ -363,6 +402,7 @@ class _Forked:
     env_id: str
     spec: EnvironmentSpec
     pid: int
+    pidfd: int
     cgroup: Any
     out_r: int
     go_w: int
@@ -376,7 +416,7 @@ def _move(procs_files: list[Path], pid: int) -> None:
 
 def _discard(forked: _Forked) -> None:
     """A spare not used: closing its "go" pipe unwritten makes it exit."""
-    for fd in (forked.out_r, forked.go_w, forked.report_r):
+    for fd in (forked.out_r, forked.go_w, forked.report_r, forked.pidfd):
         with contextlib.suppress(OSError):
             os.close(fd)
     if forked.cgroup is not None:
@@ -395,6 +435,11 @@ async def _remove_cgroup(cgroup: Any) -> None:
             return
         cgroup.kill_all()
         await asyncio.sleep(0.02)
+
+
+def _alive(pidfd: int) -> bool:
+    """A pidfd turns readable when its process exits."""
+    return not select.select([pidfd], [], [], 0)[0]
 
 
 def _children(pid: int) -> list[int]:
@@ -447,12 +492,16 @@ async def _initialize(
         # behind the Web Adapter the web app is the template (build/web_adapter/snapstart);
         # whichever it is, it must be a process of the template environment
         root = template.pid or 0
-        pid = int(message.get("pid") or root)
-        if not _descends_from(pid, root):
-            raise SnapshotRefused(f"process {pid} is not one of the snapshot's environment")
-        snapshot.template_pid = pid
-        snapshot.tmp_files = list(message.get("tmp_files") or [])
-        snapshot.native_threads = int(message.get("native_threads") or 0)
+        try:  # what the function's process says: checked, never trusted
+            pid = int(message.get("pid") or root)
+            tmp_files = [str(name) for name in message.get("tmp_files") or []]
+            native_threads = int(message.get("native_threads") or 0)
+        except (TypeError, ValueError) as exc:
+            raise SnapshotRefused(
+                f"the snapshot's template said something unreadable: {exc}"
+            ) from exc
+        snapshot.hold_template(pid, root)
+        snapshot.tmp_files, snapshot.native_threads = tmp_files, native_threads
         snapshot.keep_spare(spec)
         return snapshot, InitOutcome(ok=True, duration_ms=duration_ms)
     await asyncio.sleep(0.05)  # the init error the runtime posts before it exits
@@ -472,7 +521,7 @@ def _descends_from(pid: int, root: int) -> bool:
 
 def _refusal(message: dict[str, Any] | None, template: ProcessEnvironment, limit_s: float) -> str:
     if message is not None and message.get("refused") == "why":
-        return str(message.get("why"))
+        return str(message.get("why"))[:500]
     if message is not None and message.get("refused") == "threads":
         threads = [str(t) for t in message.get("threads") or []]
         return (

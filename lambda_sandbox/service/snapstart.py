@@ -149,10 +149,11 @@ class SnapStart:
         assert isinstance(self.backend, ProcessBackend)
         try:
             snapshot, outcome = await take_snapshot(self.backend, new_env_id(), spec, limit_s)
-        except BackendError as exc:
-            version.log.write([init_report_line(0.0, "init", "error", None), f"SANDBOX {exc}"])
+        except Exception as exc:  # BackendError: what the function is told; else the sandbox's
+            why = str(exc) if isinstance(exc, BackendError) else f"the sandbox failed: {exc!r}"
+            version.log.write([init_report_line(0.0, "init", "error", None), f"SANDBOX {why}"])
             version.state, version.state_reason_code = "Failed", "FunctionError"
-            version.state_reason = f"SnapStart could not snapshot this version: {exc}"
+            version.state_reason = f"SnapStart could not snapshot this version: {why}"
             return
         lines = snapshot.template.take_output()
         if snapshot.native_threads:

@@ -221,7 +221,7 @@ def restored_app(s: Settings, port: int) -> RestoredApp:
     adapter dies with it (PR_SET_PDEATHSIG)."""
     import ctypes
 
-    pid = int(os.environ.pop(APP_PID_VARIABLE, "0") or os.getppid())
+    pid = int(os.environ.pop(APP_PID_VARIABLE, "") or os.getppid())
     ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     if os.getppid() != pid:
         sys.exit(1)

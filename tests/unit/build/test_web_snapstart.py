@@ -7,8 +7,13 @@ import asyncio
 import importlib.util
 import os
 import socket
+import subprocess
+import textwrap
 from typing import Any
 
+import pytest
+
+from lambda_sandbox.build.runtimes import find_python
 from lambda_sandbox.paths import web_adapter_dir
 
 
@@ -63,7 +68,7 @@ def test_a_fresh_loop_has_its_own_epoll_and_self_pipe_and_still_runs() -> None:
         a, b = socket.socketpair()
         got: asyncio.Future[bytes] = loop.create_future()
         loop.add_reader(a.fileno(), lambda: got.set_result(a.recv(10)))
-        hook.fresh_loop(loop)
+        hook.fresh_loop(loop, hook.wakeup_fd())
         assert os.fstat(loop._ssock.fileno()).st_ino != ssock_inode
         b.send(b"after")  # a reader registered before the fork still wakes the loop
         loop.call_soon_threadsafe(lambda: None)  # and so does the new self-pipe
@@ -75,3 +80,40 @@ def test_a_fresh_loop_has_its_own_epoll_and_self_pipe_and_still_runs() -> None:
     epoll_before, epoll_after, data = asyncio.run(main())
     assert data == b"after"
     assert epoll_before != epoll_after  # made while the shared one was open: another fd
+
+
+FORKED_LOOP = textwrap.dedent("""
+    import asyncio, importlib.util, os, signal, sys
+
+    spec = importlib.util.spec_from_file_location("hook", sys.argv[1])
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        got = loop.create_future()
+        loop.add_signal_handler(signal.SIGUSR1, lambda: got.done() or got.set_result("signal"))
+        wakeup = hook.wakeup_fd()  # in the template, before it forks
+        if os.fork() == 0:  # a restored environment
+            try:
+                hook.fresh_loop(loop, wakeup)
+                os.kill(os.getpid(), signal.SIGUSR1)
+                print(await asyncio.wait_for(got, 5), flush=True)
+            finally:
+                os._exit(0)
+        os.wait()
+
+    asyncio.run(main())
+""")
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.12"])
+def test_a_restored_apps_loop_still_runs_its_signal_handlers(version: str) -> None:
+    """Python 3.12 and later reset the wakeup fd in a fork's child: the fresh loop sets it to
+    its own self-pipe again, or loop.add_signal_handler's callbacks never run."""
+    python = find_python(version)
+    assert python is not None, f"python{version} is needed (the functions' runtime)"
+    hook = str(web_adapter_dir() / "snapstart" / "sitecustomize.py")
+    done = subprocess.run([python, "-c", FORKED_LOOP, hook], capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    assert done.stdout.strip() == "signal", done.stderr

@@ -35,7 +35,7 @@ import subprocess
 import sys
 from typing import Any
 
-__all__ = ["arm", "fresh_loop", "fresh_socket", "running_loop", "unsupported"]
+__all__ = ["arm", "chain", "fresh_loop", "fresh_socket", "running_loop", "unsupported", "wakeup_fd"]
 
 FD_VARIABLE = "_SANDBOX_SNAPSHOT_FD"  # the runtime's snapshot_template reads it
 TOLD_VARIABLE = "_SANDBOX_SNAPSHOT_TOLD_FD"  # the adapter learns the app is the snapshot
@@ -99,9 +99,18 @@ def unsupported(loop: Any) -> str | None:
     return None
 
 
-def fresh_loop(loop: Any) -> None:
+def wakeup_fd() -> int:
+    """The descriptor signals write to (signal.set_wakeup_fd), -1 for none, left as it is."""
+    fd = signal.set_wakeup_fd(-1)
+    if fd != -1:
+        signal.set_wakeup_fd(fd)
+    return fd
+
+
+def fresh_loop(loop: Any, wakeup: int) -> None:
     """Give the running asyncio loop its own epoll instance and self-pipe (a fork shares the
-    template's: one restored environment's events would wake another)."""
+    template's: one restored environment's events would wake another). `wakeup` is the
+    template's wakeup fd before the fork (Python 3.12 and later reset it in a fork's child)."""
     if loop is None:
         return
     import asyncio
@@ -120,8 +129,8 @@ def fresh_loop(loop: Any) -> None:
             own.register(key.fd, mask)
         selector._selector = own  # type: ignore[attr-defined]
         shared.close()
-    wakeup = signal.set_wakeup_fd(-1)
-    was_ours = wakeup == loop._csock.fileno()
+    signal.set_wakeup_fd(-1)
+    was_ours = wakeup == loop._csock.fileno()  # the loop's signal handlers (add_signal_handler)
     loop._close_self_pipe()
     loop._make_self_pipe()
     if was_ours:
@@ -165,17 +174,22 @@ def _start_adapter(port: int) -> None:
     """This environment's runtime: an adapter for the app on `port`. The app exits with it."""
     argv = json.loads(os.environ.pop(ADAPTER_VARIABLE))
     env = dict(os.environ, **{APP_PORT_VARIABLE: str(port), APP_PID_VARIABLE: str(os.getpid())})
-    adapter = subprocess.Popen(argv, env=env)
     before = signal.getsignal(signal.SIGCHLD)
+    started: list[subprocess.Popen[bytes]] = []
+
+    def check() -> None:
+        if started and started[0].poll() is not None:
+            _log(f"the adapter exited ({started[0].returncode}): so does this environment's app")
+            os._exit(1)
 
     def on_child(signum: int, frame: Any) -> None:
-        if adapter.poll() is not None:
-            _log(f"the adapter exited ({adapter.returncode}): so does this environment's app")
-            os._exit(1)
+        check()
         if callable(before):
             before(signum, frame)
 
-    signal.signal(signal.SIGCHLD, on_child)
+    signal.signal(signal.SIGCHLD, on_child)  # before it starts: it may end at once
+    started.append(subprocess.Popen(argv, env=env))
+    check()
 
 
 def _snapshot_then_bind(sock: socket.socket, address: Any) -> None:
@@ -192,8 +206,9 @@ def _snapshot_then_bind(sock: socket.socket, address: Any) -> None:
     hooks = _hooks()
     if hooks is not None:
         hooks.run_before_snapshot()
+    wakeup = wakeup_fd()
     template.serve()  # returns in a restored environment
-    fresh_loop(loop)
+    fresh_loop(loop, wakeup)
     if hooks is not None:
         try:
             hooks.run_after_restore()
@@ -227,4 +242,18 @@ def arm() -> None:
     socket.socket.bind = bind  # type: ignore[method-assign,assignment]
 
 
+def chain() -> None:
+    """Run the sitecustomize this one hides, further on the path (the host's, the app's), as
+    Python would have."""
+    import importlib.machinery
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", path)
+    if spec is None or spec.loader is None:
+        return
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
 arm()
+chain()

@@ -152,10 +152,11 @@ def _own_tmp(size_mb: int) -> str | None:
             raise OSError(ctypes.get_errno(), f"mount {fstype} on {target}")
 
     uid, gid = os.getuid(), os.getgid()
-    covered = False
+    covered = unshared = False
     try:
         if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS):
             raise OSError(ctypes.get_errno(), "unshare")
+        unshared = True
         for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"),
                            ("gid_map", f"{gid} {gid} 1")):  # fmt: skip
             with open(f"/proc/self/{name}", "w") as f:
@@ -172,11 +173,18 @@ def _own_tmp(size_mb: int) -> str | None:
         )
         mount("overlay", "/tmp", "overlay", _MS_NOSUID | _MS_NODEV, layers)
         os.close(lower)
-        _drop_capabilities(libc)
     except OSError as exc:
         if covered:  # the snapshot's /tmp back in sight
             libc.umount2(b"/tmp", 2)
         return f"{exc.strerror or os.strerror(exc.errno or 0)}: {exc.filename or exc}"
+    finally:  # whatever came of /tmp: none of the new namespace's capabilities are kept
+        if unshared:
+            try:
+                _drop_capabilities(libc)
+            except OSError as exc:
+                print(f"SANDBOX SnapStart: this restored environment cannot drop its "
+                      f"capabilities ({exc}): it stops", file=sys.stderr, flush=True)  # fmt: skip
+                os._exit(1)
     return None
 
 

@@ -132,10 +132,13 @@ def criu_against_fork(mb: int = MODEL_MB, rounds: int = ROUNDS) -> dict[str, Any
         dump = subprocess.run([criu, "dump", "-t", str(target), "-D", str(images), "-o",
                                "dump.log"], capture_output=True, text=True)  # fmt: skip
         out["criu_dump_ms"] = round((time.perf_counter() - t) * 1000, 1)
-        unshare.wait(10)
-        if dump.returncode != 0:
+        if dump.returncode != 0:  # the target still runs: the first of its namespace
+            with contextlib.suppress(OSError):
+                os.kill(target, signal.SIGKILL)
+            unshare.wait(10)
             out["criu_error"] = (images / "dump.log").read_text()[-500:]
             return out
+        unshare.wait(10)
         out["criu_image_mb"] = round(sum(p.stat().st_size for p in images.iterdir()) / (1 << 20), 1)
         restores, pidfile = [], work / "restored.pid"
         for i in range(rounds):

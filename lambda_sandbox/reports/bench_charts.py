@@ -330,6 +330,8 @@ def draw_charts(bench: Bench) -> dict[str, bytes]:
         charts["fidelity"] = fidelity_chart(bench.fidelity)
     if bench.architecture:
         charts["arch"] = architecture_chart(bench.architecture)
-    if bench.snapstart and bench.snapstart.get("rows"):
+    if bench.snapstart and any(
+        r.get("init_ms") or r.get("restore_ms") for r in bench.snapstart.get("rows", [])
+    ):
         charts["snapstart"] = snapstart_chart(bench.snapstart)
     return charts

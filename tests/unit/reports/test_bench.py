@@ -322,6 +322,17 @@ def test_snapstart_section_has_its_chart(tmp_path: Path) -> None:
     assert paths["html"].read_text().count("data:image/png;base64,") == 1
 
 
+def test_snapstart_rows_without_timings_draw_no_chart(tmp_path: Path) -> None:
+    rows = [{"function": "llm", "init_ms": None, "restore_ms": None, "error": "refused"}]
+    info = {"kind": "snapstart", "rounds": 3, "mechanism": "fork", "rows": rows}
+    (tmp_path / "b.json").write_text(
+        json.dumps({"benchmarks": [entry("test_snapstart_restore_against_init", info)]})
+    )
+    paths = write_report(tmp_path / "b.json", tmp_path)
+    assert not (tmp_path / "bench-snapstart.png").exists()
+    assert "llm" in paths["md"].read_text()
+
+
 def test_snapstart_monthly_bills() -> None:
     """The month three ways at seed 004's traffic, worked out by hand for the llm row at
     30,000 invocations, 5% cold: on-demand 1.7275 GB x (200 + 5% x 1,703.4 ms) x 30,000 =

@@ -87,9 +87,12 @@ def test_chaos_load_kills_and_restarts(tmp_path: Path, capsys: pytest.CaptureFix
     during: list[Any] = []
     t0 = time.monotonic()
 
-    def keep_calling() -> None:  # until it has stopped
-        while first.proc.poll() is None and time.monotonic() - t0 < 90:
+    def keep_calling() -> None:  # until it has stopped, and once more after
+        while time.monotonic() - t0 < 90:
+            gone = first.proc.poll() is not None
             during.append(invoke(first.url, "ok", {"n": -1}))
+            if gone:
+                return
             time.sleep(0.02)
 
     # three callers on warm environments before the signal: each request then takes

@@ -80,6 +80,8 @@ def test_each_restored_web_app_has_inits_model_and_its_own_process(web: SandboxT
     assert a["hooks"] == b["hooks"] == ["before", "after"]
     assert a["draw"] != b["draw"]  # re-seeded by the after-restore hook
     assert a["type"] == "snap-start"
+    for app in (a, b):  # its adapter is a fork of it, not a new Python
+        assert app["children"] == [app["cmdline"]], app
     for log in (log_a, log_b):
         report = Report.parse(log)
         assert report is not None and report.init_ms is None, log

@@ -117,3 +117,15 @@ def test_a_restored_apps_loop_still_runs_its_signal_handlers(version: str) -> No
     done = subprocess.run([python, "-c", FORKED_LOOP, hook], capture_output=True, text=True,
                           timeout=30)  # fmt: skip
     assert done.stdout.strip() == "signal", done.stderr
+
+
+def test_the_adapter_is_imported_in_the_template_or_started_when_it_does_not_import(
+    tmp_path: Any,
+) -> None:
+    hook = _hook()
+    adapter = web_adapter_dir() / "lambda_web_adapter.py"
+    module = hook._adapter_module(["python", "-S", str(adapter)])
+    assert callable(module.main)  # imported, not run: a restore forks and calls it
+    broken = tmp_path / "adapter.py"
+    broken.write_text("import a_module_this_python_lacks\n")
+    assert hook._adapter_module(["python", "-S", str(broken)]) is None

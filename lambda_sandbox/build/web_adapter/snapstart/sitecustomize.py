@@ -18,8 +18,9 @@ _sandbox_snapshot.py). In each restored environment the fork
 - binds a socket of its own (the one INIT created is shared by every fork): the port INIT
   asked for, or a free one when another restored environment holds it (on Lambda each has a
   network of its own), never with SO_REUSEPORT, which would let two environments share it;
-- starts its own adapter (the runtime of the restored environment), which finds the app
-  ready on that port, and exits with it.
+- starts its own adapter (the runtime of the restored environment), a fork of itself (the
+  adapter's module is imported before the snapshot), which finds the app ready on that port,
+  and exits with it.
 """
 
 from __future__ import annotations
@@ -170,16 +171,59 @@ def _own_port(sock: socket.socket, address: Any) -> int:
     return int(sock.getsockname()[1])
 
 
-def _start_adapter(port: int) -> None:
-    """This environment's runtime: an adapter for the app on `port`. The app exits with it."""
+def _adapter_module(argv: list[str]) -> Any:
+    """The adapter's module, imported in the template: a restore forks its adapter from the
+    app instead of starting a Python, whose imports alone (http.client's) take ~30 ms. None
+    when it does not import here (then a restore starts it)."""
+    spec = importlib.util.spec_from_file_location("_sandbox_web_adapter", argv[-1])
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # an app's Python the adapter does not run on
+        _log(f"the adapter does not import in the app's Python ({exc!r}): restores start it")
+        return None
+    return module
+
+
+def _run_forked_adapter(module: Any, env: dict[str, str]) -> None:
+    """In a fork of the restored app: be its adapter, never returning into the app's code."""
+    code = 1
+    try:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(signum, signal.SIG_DFL)  # the app's handlers are not the adapter's
+        signal.set_wakeup_fd(-1)
+        os.environ.update(env)
+        module.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except BaseException as exc:
+        _log(f"the adapter failed: {exc!r}")
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _start_adapter(port: int, module: Any) -> None:
+    """This environment's runtime: an adapter for the app on `port`, a fork of this process
+    (or a new Python when `module` is None). The app exits with it."""
     argv = json.loads(os.environ.pop(ADAPTER_VARIABLE))
-    env = dict(os.environ, **{APP_PORT_VARIABLE: str(port), APP_PID_VARIABLE: str(os.getpid())})
+    env = {APP_PORT_VARIABLE: str(port), APP_PID_VARIABLE: str(os.getpid())}
     before = signal.getsignal(signal.SIGCHLD)
-    started: list[subprocess.Popen[bytes]] = []
+    started: list[int] = []
 
     def check() -> None:
-        if started and started[0].poll() is not None:
-            _log(f"the adapter exited ({started[0].returncode}): so does this environment's app")
+        if not started:
+            return
+        try:
+            pid, status = os.waitpid(started[0], os.WNOHANG)
+        except ChildProcessError:  # reaped by the app's own child watcher
+            pid, status = started[0], 0
+        if pid:
+            _log(f"the adapter exited ({status}): so does this environment's app")
             os._exit(1)
 
     def on_child(signum: int, frame: Any) -> None:
@@ -188,7 +232,15 @@ def _start_adapter(port: int) -> None:
             before(signum, frame)
 
     signal.signal(signal.SIGCHLD, on_child)  # before it starts: it may end at once
-    started.append(subprocess.Popen(argv, env=env))
+    if module is not None:
+        sys.stdout.flush()  # or the fork writes what the app had buffered a second time
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _run_forked_adapter(module, env)
+        started.append(pid)
+    else:
+        started.append(subprocess.Popen(argv, env=dict(os.environ, **env)).pid)
     check()
 
 
@@ -206,6 +258,7 @@ def _snapshot_then_bind(sock: socket.socket, address: Any) -> None:
     hooks = _hooks()
     if hooks is not None:
         hooks.run_before_snapshot()
+    adapter = _adapter_module(json.loads(os.environ[ADAPTER_VARIABLE]))
     wakeup = wakeup_fd()
     template.serve()  # returns in a restored environment
     fresh_loop(loop, wakeup)
@@ -217,7 +270,7 @@ def _snapshot_then_bind(sock: socket.socket, address: Any) -> None:
             os._exit(1)
     template.report()
     fresh_socket(sock)
-    _start_adapter(_own_port(sock, address))
+    _start_adapter(_own_port(sock, address), adapter)
 
 
 def arm() -> None:

@@ -32,6 +32,16 @@ async def healthz():
     return {"ok": True}
 
 
+def _cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().decode(errors="replace")
+
+
+def _children():
+    with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
+        return [int(pid) for pid in f.read().split()]
+
+
 @app.get("/whoami")
 async def whoami(sleep: float = 0.0):
     await asyncio.sleep(sleep)
@@ -42,4 +52,6 @@ async def whoami(sleep: float = 0.0):
         "draw": random.random(),
         "hooks": HOOKS,
         "type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"),
+        "cmdline": _cmdline(os.getpid()),
+        "children": [_cmdline(pid) for pid in _children()],  # its adapter
     }

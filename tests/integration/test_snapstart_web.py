@@ -7,7 +7,8 @@ two concurrent invokes of the alias are two restores, with Restore Duration and 
 Duration, the model INIT loaded (the same weights), the hooks run (before at publish, after in
 each) and, re-seeded by the after-restore hook, different draws; a second round reaches the
 same two environments warm. The same app on uvloop (a loop a fork cannot carry) fails to
-publish, saying to run it on asyncio's loop.
+publish, saying to run it on asyncio's loop, and so does a WSGI app under gunicorn (whose
+workers stop in a fork whose pid is not INIT's), saying why.
 """
 
 from __future__ import annotations
@@ -112,13 +113,24 @@ def test_restores_are_faster_than_init(web: SandboxThread) -> None:
     assert restore_ms and max(restore_ms) < init_ms / 3, (init_ms, restore_ms)
 
 
-def test_an_app_on_uvloop_fails_to_publish_saying_why(web: SandboxThread) -> None:
-    client = make_lambda_client(web.url)
+def _failed(client: Any, name: str) -> dict[str, Any]:
     deadline = time.monotonic() + 120
     while True:
-        state = client.get_function_configuration(FunctionName="UvloopFunction", Qualifier="1")
+        state: dict[str, Any] = client.get_function_configuration(FunctionName=name, Qualifier="1")
         if state["State"] != "Pending" or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert state["State"] == "Failed", state
+    return state
+
+
+def test_an_app_on_uvloop_fails_to_publish_saying_why(web: SandboxThread) -> None:
+    state = _failed(make_lambda_client(web.url), "UvloopFunction")
     assert "uvloop" in state["StateReason"] and "--loop asyncio" in state["StateReason"], state
+
+
+def test_an_app_under_gunicorn_fails_to_publish_saying_why(web: SandboxThread) -> None:
+    """Restored, its workers stopped ("Parent changed"): the second call to one timed out."""
+    state = _failed(make_lambda_client(web.url), "GunicornFunction")
+    assert "gunicorn's master keeps the pid it had at INIT" in state["StateReason"], state
+    assert "uvicorn" in state["StateReason"], state

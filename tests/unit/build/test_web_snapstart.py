@@ -8,6 +8,7 @@ import importlib.util
 import os
 import socket
 import subprocess
+import sys
 import textwrap
 from typing import Any
 
@@ -129,3 +130,14 @@ def test_the_adapter_is_imported_in_the_template_or_started_when_it_does_not_imp
     broken = tmp_path / "adapter.py"
     broken.write_text("import a_module_this_python_lacks\n")
     assert hook._adapter_module(["python", "-S", str(broken)]) is None
+
+
+def test_gunicorn_is_named_as_a_server_a_fork_with_its_own_pid_cannot_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hook = _hook()
+    monkeypatch.delitem(sys.modules, "gunicorn.arbiter", raising=False)
+    assert hook.pid_bound() is None
+    monkeypatch.setitem(sys.modules, "gunicorn.arbiter", object())
+    why = hook.pid_bound()
+    assert why is not None and "Parent changed" in why and "uvicorn" in why

@@ -36,7 +36,10 @@ import subprocess
 import sys
 from typing import Any
 
-__all__ = ["arm", "chain", "fresh_loop", "fresh_socket", "running_loop", "unsupported", "wakeup_fd"]
+__all__ = [
+    "arm", "chain", "fresh_loop", "fresh_socket", "pid_bound", "running_loop", "unsupported",
+    "wakeup_fd",
+]  # fmt: skip
 
 FD_VARIABLE = "_SANDBOX_SNAPSHOT_FD"  # the runtime's snapshot_template reads it
 TOLD_VARIABLE = "_SANDBOX_SNAPSHOT_TOLD_FD"  # the adapter learns the app is the snapshot
@@ -106,6 +109,21 @@ def wakeup_fd() -> int:
     if fd != -1:
         signal.set_wakeup_fd(fd)
     return fd
+
+
+def pid_bound() -> str | None:
+    """Why a server in this process cannot run from a fork with a pid of its own; None when
+    none is known to. On Lambda a restore keeps the snapshot's pids; here each restored
+    environment is a fork, whose pid is new."""
+    if "gunicorn.arbiter" in sys.modules:
+        return (
+            "gunicorn's master keeps the pid it had at INIT, and its workers stop when their "
+            "parent's pid is not that one ('Parent changed, shutting down'): a restored "
+            "environment here is a fork with a pid of its own (Lambda's restore keeps the "
+            "snapshot's). Serve the app from the process that binds the port (uvicorn for an "
+            "ASGI app), or turn SnapStart off to run it under gunicorn here"
+        )
+    return None
 
 
 def fresh_loop(loop: Any, wakeup: int) -> None:
@@ -246,7 +264,7 @@ def _start_adapter(port: int, module: Any) -> None:
 
 def _snapshot_then_bind(sock: socket.socket, address: Any) -> None:
     loop = running_loop()
-    why = unsupported(loop)
+    why = unsupported(loop) or pid_bound()
     template = _template()
     if why is not None:
         template.refuse(why)

@@ -141,3 +141,20 @@ def test_gunicorn_is_named_as_a_server_a_fork_with_its_own_pid_cannot_run(
     monkeypatch.setitem(sys.modules, "gunicorn.arbiter", object())
     why = hook.pid_bound()
     assert why is not None and "Parent changed" in why and "uvicorn" in why
+
+
+def test_uvicorns_worker_processes_are_counted_from_its_config() -> None:
+    hook = _hook()
+    config_class = type("Config", (), {"__module__": "uvicorn.config"})
+
+    def run(workers: int) -> int:
+        config = config_class()
+        config.workers = workers
+        return bind_socket()
+
+    def bind_socket() -> int:  # where uvicorn binds: its caller holds the config
+        return int(hook.spawned_workers())
+
+    assert run(4) == 4
+    assert run(1) == 0
+    assert bind_socket() == 0

@@ -37,8 +37,8 @@ import sys
 from typing import Any
 
 __all__ = [
-    "arm", "chain", "fresh_loop", "fresh_socket", "pid_bound", "running_loop", "unsupported",
-    "wakeup_fd",
+    "arm", "chain", "fresh_loop", "fresh_socket", "pid_bound", "running_loop",
+    "spawned_workers", "unsupported", "wakeup_fd",
 ]  # fmt: skip
 
 FD_VARIABLE = "_SANDBOX_SNAPSHOT_FD"  # the runtime's snapshot_template reads it
@@ -124,6 +124,20 @@ def pid_bound() -> str | None:
             "ASGI app), or turn SnapStart off to run it under gunicorn here"
         )
     return None
+
+
+def spawned_workers() -> int:
+    """How many worker processes the server binding the port starts after the bind (uvicorn
+    --workers N: each a new Python that imports the app), 0 when it serves from this one."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        config = frame.f_locals.get("config")
+        kind = type(config)
+        if (kind.__module__, kind.__name__) == ("uvicorn.config", "Config"):
+            workers = getattr(config, "workers", 1) or 1
+            return int(workers) if int(workers) > 1 else 0
+        frame = frame.f_back  # type: ignore[assignment]
+    return 0
 
 
 def fresh_loop(loop: Any, wakeup: int) -> None:
@@ -269,6 +283,14 @@ def _snapshot_then_bind(sock: socket.socket, address: Any) -> None:
     if why is not None:
         template.refuse(why)
         raise RuntimeError(f"SnapStart: {why}")
+    workers = spawned_workers()
+    if workers:
+        _log(
+            f"uvicorn starts {workers} worker processes after it binds the port: they are not "
+            "in the snapshot, so every restore runs the app's INIT in them again (on Lambda "
+            "the snapshot holds them). An environment serves one request at a time: run one "
+            "worker (drop --workers or WEB_CONCURRENCY)"
+        )
     told = os.environ.pop(TOLD_VARIABLE, None)
     if told is not None:
         os.write(int(told), b"s")

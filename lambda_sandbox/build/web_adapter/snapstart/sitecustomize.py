@@ -51,7 +51,9 @@ _bind = socket.socket.bind
 
 
 def _log(message: str) -> None:
-    print(f"[lambda-web-adapter] SnapStart: {message}", file=sys.stderr, flush=True)
+    """To stderr's descriptor, not sys.stderr: safe in a signal handler and in a fork."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"[lambda-web-adapter] SnapStart: {message}\n".encode(errors="replace"))
 
 
 def _template() -> Any:
@@ -129,14 +131,17 @@ def pid_bound() -> str | None:
 def spawned_workers() -> int:
     """How many worker processes the server binding the port starts after the bind (uvicorn
     --workers N: each a new Python that imports the app), 0 when it serves from this one."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        config = frame.f_locals.get("config")
-        kind = type(config)
-        if (kind.__module__, kind.__name__) == ("uvicorn.config", "Config"):
-            workers = getattr(config, "workers", 1) or 1
-            return int(workers) if int(workers) > 1 else 0
-        frame = frame.f_back  # type: ignore[assignment]
+    try:
+        frame = sys._getframe(1)
+        while frame is not None:
+            config = frame.f_locals.get("config")
+            kind = type(config)
+            if (kind.__module__, kind.__name__) == ("uvicorn.config", "Config"):
+                workers = int(getattr(config, "workers", 1) or 1)
+                return workers if workers > 1 else 0
+            frame = frame.f_back  # type: ignore[assignment]
+    except Exception:  # a hint only: never a reason for INIT to fail
+        return 0
     return 0
 
 
@@ -219,13 +224,19 @@ def _adapter_module(argv: list[str]) -> Any:
     return module
 
 
-def _run_forked_adapter(module: Any, env: dict[str, str]) -> None:
+def _run_forked_adapter(module: Any, env: dict[str, str], mask: set[Any]) -> None:
     """In a fork of the restored app: be its adapter, never returning into the app's code."""
+    import gc
+
     code = 1
     try:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
-            signal.signal(signum, signal.SIG_DFL)  # the app's handlers are not the adapter's
+        gc.freeze()  # the app's objects: never collected (and finalized) here
+        for signum in signal.valid_signals():  # the app's handlers are not the adapter's
+            with contextlib.suppress(OSError, ValueError):
+                if callable(signal.getsignal(signum)):
+                    signal.signal(signum, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # the app's, from before the fork
         os.environ.update(env)
         module.main()
         code = 0
@@ -234,9 +245,12 @@ def _run_forked_adapter(module: Any, env: dict[str, str]) -> None:
     except BaseException as exc:
         _log(f"the adapter failed: {exc!r}")
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        try:
+            with contextlib.suppress(BaseException):
+                sys.stdout.flush()
+                sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 def _start_adapter(port: int, module: Any) -> None:
@@ -255,8 +269,11 @@ def _start_adapter(port: int, module: Any) -> None:
         except ChildProcessError:  # reaped by the app's own child watcher
             pid, status = started[0], 0
         if pid:
-            _log(f"the adapter exited ({status}): so does this environment's app")
-            os._exit(1)
+            try:
+                code = os.waitstatus_to_exitcode(status)
+                _log(f"the adapter exited ({code}): so does this environment's app")
+            finally:
+                os._exit(1)
 
     def on_child(signum: int, frame: Any) -> None:
         check()
@@ -264,14 +281,21 @@ def _start_adapter(port: int, module: Any) -> None:
             before(signum, frame)
 
     signal.signal(signal.SIGCHLD, on_child)  # before it starts: it may end at once
-    if module is not None:
-        sys.stdout.flush()  # or the fork writes what the app had buffered a second time
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            _run_forked_adapter(module, env)
+    import threading
+
+    if module is not None and threading.active_count() == 1:  # a fork keeps no lock held
+        with contextlib.suppress(Exception):  # or the fork writes the app's buffer again
+            sys.stdout.flush()
+            sys.stderr.flush()
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            pid = os.fork()  # signals wait until the child has the adapter's handlers
+            if pid == 0:
+                _run_forked_adapter(module, env, mask)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         started.append(pid)
-    else:
+    else:  # a thread started by an after-restore hook may hold a lock a fork would keep
         started.append(subprocess.Popen(argv, env=dict(os.environ, **env)).pid)
     check()
 

@@ -158,3 +158,25 @@ def test_uvicorns_worker_processes_are_counted_from_its_config() -> None:
     assert run(4) == 4
     assert run(1) == 0
     assert bind_socket() == 0
+
+
+def test_two_restores_binding_one_port_get_two() -> None:
+    """With SO_REUSEADDR (uvicorn's) a second bind succeeds on a port bound but not yet
+    listened on, and that app's listen then fails: the first restore listens at its bind."""
+    hook = _hook()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    first, second = socket.socket(), socket.socket()
+    try:
+        for sock in (first, second):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        assert hook._own_port(first, ("127.0.0.1", port)) == port
+        other = hook._own_port(second, ("127.0.0.1", port))
+        assert other != port
+        for sock in (first, second):
+            sock.listen(100)  # the apps' own listen: both serve
+        assert second.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 1
+    finally:
+        first.close()
+        second.close()

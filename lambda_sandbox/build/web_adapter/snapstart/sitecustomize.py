@@ -194,11 +194,17 @@ def fresh_socket(sock: socket.socket) -> None:
 
 
 def _own_port(sock: socket.socket, address: Any) -> int:
+    """Bind `sock` to the port INIT asked for, or to a free one when another environment
+    holds it, and listen at once (the app's own listen later is harmless): with SO_REUSEADDR
+    a second restore's bind succeeds on a port bound but not yet listened on, and then that
+    app's listen fails (seen: a restore ending in Runtime.ExitError)."""
     try:
         _bind(sock, address)
+        sock.listen(socket.SOMAXCONN)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
+        fresh_socket(sock)  # a bound socket is not bound again
         _bind(sock, (address[0], 0, *address[2:]))
         _log(
             f"port {address[1]} is in use on this host by another execution environment: this "

@@ -284,11 +284,16 @@ def architecture_chart(architecture: list[dict[str, Any]]) -> bytes:
     return png(fig)
 
 
+def _timed_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The SnapStart rows with an Init or a Restore Duration to draw."""
+    return [r for r in info.get("rows", []) if r.get("init_ms") or r.get("restore_ms")]
+
+
 def snapstart_chart(info: dict[str, Any]) -> bytes:
     """Per function, the on-demand Init Duration against the Restore Duration (log scale)."""
     from matplotlib.patches import Patch
 
-    rows = [r for r in info.get("rows", []) if r.get("init_ms") or r.get("restore_ms")]
+    rows = _timed_rows(info)
     fig = figure(10, 1.4 + 0.62 * len(rows))
     ax = fig.subplots()
     for i, r in enumerate(reversed(rows)):
@@ -330,8 +335,6 @@ def draw_charts(bench: Bench) -> dict[str, bytes]:
         charts["fidelity"] = fidelity_chart(bench.fidelity)
     if bench.architecture:
         charts["arch"] = architecture_chart(bench.architecture)
-    if bench.snapstart and any(
-        r.get("init_ms") or r.get("restore_ms") for r in bench.snapstart.get("rows", [])
-    ):
+    if bench.snapstart and _timed_rows(bench.snapstart):
         charts["snapstart"] = snapstart_chart(bench.snapstart)
     return charts
